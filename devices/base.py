@@ -25,6 +25,7 @@ from hub.entity import EntitySpec
 from hub.errors import DriverError
 from hub.state import State
 from hub.store import UNSET, StateStore
+from hub.timers import TimerStore
 
 
 @dataclass
@@ -37,6 +38,7 @@ class DriverContext:
     store: StateStore
     commands: Commands
     mqtt: MqttConnection | None = None
+    timers: TimerStore | None = None
     data_dir: Path = Path("data")
     owned: set[str] = field(default_factory=set)
 
@@ -79,6 +81,12 @@ class DriverContext:
     def state(self, entity_id: str) -> State | None:
         """Read any entity's state (for interlocks such as 'not while it rains')."""
         return self.store.get(entity_id)
+
+    def require_timers(self) -> TimerStore:
+        """The persisted timer store (deadlines that survive a restart)."""
+        if self.timers is None:
+            raise DriverError(f"the device '{self.name}' needs persisted timers, but the hub has none")
+        return self.timers
 
     def require_mqtt(self) -> MqttConnection:
         """The shared MQTT connection, or a clear error when the config has none."""

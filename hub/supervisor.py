@@ -31,6 +31,7 @@ from hub.counters import Counters
 from hub.events import HubStarted, HubStopping
 from hub.state import State
 from hub.store import StateStore
+from hub.timers import TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Hub:
         self.commands = Commands(self.store, self.bus, self.clock, self.counters)
         self.registry = load_registry(drivers)
         self.mqtt: MqttConnection | None = None
+        self.timers: TimerStore | None = None
         self.contexts: dict[str, DriverContext] = {}
         self._stack: AsyncExitStack | None = None
         self._root: asyncio.Task[None] | None = None
@@ -70,6 +72,7 @@ class Hub:
         settings = self.config.settings
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
+            self.timers = await stack.enter_async_context(TimerStore(self.config.data_dir / "timers.db"))
             self.mqtt = await stack.enter_async_context(
                 MqttConnection(
                     settings.mqtt, clock=self.clock, counters=self.counters, base_dir=str(self.config.base_dir)
@@ -125,6 +128,7 @@ class Hub:
                     self.store,
                     self.commands,
                     mqtt=self.mqtt,
+                    timers=self.timers,
                     data_dir=self.config.data_dir,
                 )
                 self.contexts[device.name] = context
