@@ -88,9 +88,14 @@ def describe(error: ErrorDetails, loc: Sequence[str | int], model: type[BaseMode
         return f"'{name}' must be one of {expected}, not {_show(value)}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"'{name}' {error['msg'].lower().replace('input should', 'must')}, not {_show(value)}"
-    if kind == "value_error":
+    if kind in ("value_error", "assertion_error"):
         message = str((error.get("ctx") or {}).get("error", error["msg"]))
-        return f"'{name}': {message}"
+        # A whole-entry check (loc ends at a list index) speaks for itself; a field check names the key.
+        return f"'{name}': {message}" if loc and isinstance(loc[-1], str) else message
+    if kind in ("too_short", "too_long"):
+        limit = (error.get("ctx") or {}).get("min_length" if kind == "too_short" else "max_length")
+        word = "at least" if kind == "too_short" else "at most"
+        return f"'{name}' needs {word} {limit} entr{'y' if limit == 1 else 'ies'}"
     return f"'{name}': {error['msg']}"
 
 

@@ -124,7 +124,9 @@ class HubBridge:
         finally:
             limit.release()
         try:
-            await self._mqtt.publish(f"{self._base}/result/{entity_id}", json.dumps(reply, default=str), qos=1)
+            await self._mqtt.publish(
+                f"{self._base}/result/{entity_id}", json.dumps(reply, default=str, separators=(",", ":")), qos=1
+            )
         except DriverError:
             log.debug("Could not publish the result of '%s' for '%s'", action, entity_id)
 

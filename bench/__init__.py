@@ -1,0 +1,1 @@
+"""The Hausmeister benchmark (see bench/README.md)."""
