@@ -96,7 +96,7 @@ async def test_commands_are_validated_against_the_entity_kind() -> None:
 
 
 def test_entity_ids_explain_what_is_wrong() -> None:
-    with pytest.raises(ValueError, match="write it as kind.name, e.g. switch.pump"):
+    with pytest.raises(ValueError, match=r"write it as kind\.name, e\.g\. switch\.pump"):
         EntityId.parse("pump")
     with pytest.raises(ValueError, match="'Pump' is not a valid entity name"):
         EntityId.parse("switch.Pump")
