@@ -46,12 +46,14 @@ async def probe(mosquitto: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
         yield client
 
 
-async def next_message(client: aiomqtt.Client, topic: str, timeout: float = 5.0) -> aiomqtt.Message:
-    """The next message on exactly `topic` (others are skipped)."""
+async def next_message(
+    client: aiomqtt.Client, topic: str, timeout: float = 5.0, *, containing: bytes = b""
+) -> aiomqtt.Message:
+    """The next message on exactly `topic` whose payload contains `containing` (others are skipped)."""
 
     async def wait() -> aiomqtt.Message:
         async for message in client.messages:
-            if message.topic.value == topic:
+            if message.topic.value == topic and containing in bytes(message.payload):  # type: ignore[arg-type]
                 return message
         raise AssertionError("the client disconnected")
 
