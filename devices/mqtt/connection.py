@@ -13,14 +13,16 @@ and every subscription is restored on reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
-import aiomqtt
+import paho.mqtt.client as paho
 
+from devices.mqtt.client import ClientOptions, MqttFailure, PahoClient
 from devices.mqtt.topics import Handler, Message, Router
 from devices.payload import preview
 from hub.clock import Clock
@@ -54,7 +56,8 @@ class MqttConnection:
         self._clock = clock
         self._counters = counters
         self._base_dir = base_dir
-        self._client: aiomqtt.Client | None = None
+        self._client: PahoClient | None = None
+        self._was_up = False
         self._connected = asyncio.Event()
         self._on_connect: list[OnConnect] = []
         self._entered = False
@@ -93,13 +96,10 @@ class MqttConnection:
         while True:
             try:
                 await self._serve()
-            except aiomqtt.MqttError as exc:
-                was_connected = self.connected
-                self._connected.clear()
-                self._client = None
-                if was_connected:
+            except MqttFailure as exc:
+                if self._was_up:
                     delay = self.settings.reconnect_min
-                    log.warning("Lost the MQTT broker at %s: %s; reconnecting", self._address, exc)
+                    log.warning("Lost the MQTT broker at %s (%s); reconnecting", self._address, exc)
                 else:
                     log.warning("Cannot reach the MQTT broker at %s: %s; retrying in %.1f s", self._address, exc, delay)
                 self._counters.inc("mqtt.disconnects")
@@ -111,75 +111,69 @@ class MqttConnection:
         return f"{self.settings.host}:{self.settings.port}"
 
     async def _serve(self) -> None:
-        async with self._make_client() as client:
-            self._client = client
-            try:
-                await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
-                for topic_filter, qos in list(self.router.filters()):
-                    await client.subscribe(topic_filter, qos=qos)
-                self._connected.set()
-                log.info("Connected to the MQTT broker at %s", self._address)
-                for callback in list(self._on_connect):
-                    await callback()
-                async for message in client.messages:
-                    self._dispatch(message)
-            except asyncio.CancelledError:
-                await self._say_goodbye(client)
-                raise
-            finally:
-                self._connected.clear()
-                self._client = None
-
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
-        # A clean stop sends no last will, so say 'offline' ourselves before disconnecting.
+        self._was_up = False
+        client = PahoClient(self._options(), self._dispatch)
+        await client.connect()
+        self._client = client
         try:
-            await asyncio.wait_for(client.publish(self.status_topic, OFFLINE, qos=1, retain=True), 2.0)
-        except (aiomqtt.MqttError, TimeoutError):
-            log.debug("Could not publish 'offline' while shutting down")
+            client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+            for topic_filter, qos in list(self.router.filters()):
+                await client.subscribe(topic_filter, qos)
+            self._connected.set()
+            self._was_up = True
+            log.info("Connected to the MQTT broker at %s", self._address)
+            for callback in list(self._on_connect):
+                await callback()
+            await client.disconnected
+        except asyncio.CancelledError:
+            # A clean stop sends no last will, so say 'offline' ourselves before disconnecting.
+            with contextlib.suppress(MqttFailure):
+                client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            await client.disconnect()
+            raise
+        finally:
+            self._connected.clear()
+            self._client = None
+            client.close()
 
-    def _make_client(self) -> aiomqtt.Client:
+    def _options(self) -> ClientOptions:
         s = self.settings
         tls_context = None
         if s.tls is not None:
-            tls_context = ssl.create_default_context(cafile=str(s.tls.ca_certs) if s.tls.ca_certs else None)
+            base = Path(self._base_dir)
+            ca = str(base / s.tls.ca_certs) if s.tls.ca_certs else None
+            tls_context = ssl.create_default_context(cafile=ca)
             if s.tls.certfile:
-                tls_context.load_cert_chain(str(s.tls.certfile), str(s.tls.keyfile) if s.tls.keyfile else None)
+                keyfile = str(base / s.tls.keyfile) if s.tls.keyfile else None
+                tls_context.load_cert_chain(str(base / s.tls.certfile), keyfile)
             if s.tls.insecure:
                 tls_context.check_hostname = False
                 tls_context.verify_mode = ssl.CERT_NONE
-        return aiomqtt.Client(
+        return ClientOptions(
             s.host,
             s.port,
+            s.client_id,
+            keepalive=s.keepalive,
             username=s.username,
             password=s.password.get_secret_value() if s.password else None,
-            identifier=s.client_id,
-            keepalive=s.keepalive,
-            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
             tls_context=tls_context,
-            tls_insecure=s.tls.insecure if s.tls else None,
-            timeout=10,
-            # Nagle's algorithm adds up to tens of milliseconds to every small message.
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            max_queued_incoming_messages=100_000,
+            will=(self.status_topic, OFFLINE, 1, True),
         )
 
     # --- messages -------------------------------------------------------------------------------
-    def _dispatch(self, message: aiomqtt.Message) -> None:
+    def _dispatch(self, message: paho.MQTTMessage) -> None:
         payload = message.payload
-        if not isinstance(payload, bytes | bytearray):
-            payload = b"" if payload is None else str(payload).encode()
-        topic = message.topic.value
         if len(payload) > self.settings.max_payload_bytes:
             self._counters.inc("mqtt.oversized")
             log.warning(
                 "Ignored a message on '%s': %d bytes is more than the limit of %d (mqtt.max_payload_bytes)",
-                topic,
+                message.topic,
                 len(payload),
                 self.settings.max_payload_bytes,
             )
             return
         self._counters.inc("mqtt.received")
-        self.router.dispatch(Message(topic, bytes(payload), message.qos, message.retain))
+        self.router.dispatch(Message(message.topic, bytes(payload), message.qos, message.retain))
 
     async def subscribe(self, topic_filter: str, handler: Handler, *, qos: int = 1) -> Callable[[], None]:
         """Route matching messages to `handler` (now and after every reconnect); returns the remover."""
@@ -187,8 +181,8 @@ class MqttConnection:
         client = self._client
         if client is not None and self.connected:
             try:
-                await client.subscribe(topic_filter, qos=qos)
-            except aiomqtt.MqttError as exc:
+                await client.subscribe(topic_filter, qos)
+            except MqttFailure as exc:
                 log.debug("Subscribe to %s deferred to the next connect: %s", topic_filter, exc)
         return remove
 
@@ -199,6 +193,6 @@ class MqttConnection:
             raise DriverError(f"not connected to the MQTT broker at {self._address}")
         data = payload.encode() if isinstance(payload, str) else payload
         try:
-            await client.publish(topic, data, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
+            client.publish(topic, data, qos, retain)
+        except MqttFailure as exc:
             raise DriverError(f"could not publish to '{topic}' ({preview(data)}): {exc}") from exc

@@ -1,0 +1,211 @@
+"""paho-mqtt driven by the asyncio event loop, with messages handed to a callback synchronously.
+
+Why not aiomqtt's message iterator: it creates a task and an `asyncio.wait` per incoming message.
+Measured on the 2-core test machine, 50 000 QoS-0 messages from a separate process:
+paho's own callback loop 26 700 msg/s (12.6 µs CPU per message); through aiomqtt's iterator
+11 200 msg/s (32 µs per message). The hub reads every sensor reading from MQTT, so it uses paho
+directly, the way aiomqtt does it internally (socket readiness callbacks on the loop), but calls
+our router straight from paho's `on_message`.
+
+    client = PahoClient(options, on_message=handle)
+    await client.connect()          # raises MqttFailure with the broker's reason
+    await client.subscribe("a/#", 1)
+    client.publish("a/b", b"x")
+    await client.disconnected       # resolves (with MqttFailure) when the connection drops
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+_SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
+
+class MqttFailure(Exception):
+    """The broker could not be reached, refused us, or the connection dropped."""
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """What is needed to open one MQTT connection."""
+
+    host: str
+    port: int
+    client_id: str
+    keepalive: int = 30
+    username: str | None = None
+    password: str | None = None
+    tls_context: ssl.SSLContext | None = None
+    will: tuple[str, bytes, int, bool] | None = None  # topic, payload, qos, retain
+    connect_timeout: float = 10.0
+
+
+OnMessage = Callable[[paho.MQTTMessage], None]
+
+
+class PahoClient:
+    """One connection attempt's life: connect, serve, and tell when it ended."""
+
+    def __init__(self, options: ClientOptions, on_message: OnMessage) -> None:
+        self._options = options
+        self._loop = asyncio.get_running_loop()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=options.client_id, protocol=paho.MQTTv311, clean_session=True
+        )
+        if options.username is not None:
+            client.username_pw_set(options.username, options.password)
+        if options.tls_context is not None:
+            client.tls_set_context(options.tls_context)
+        if options.will is not None:
+            topic, payload, qos, retain = options.will
+            client.will_set(topic, payload, qos, retain)
+        client.on_message = lambda _c, _u, message: on_message(message)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        self._client = client
+        self._connected: asyncio.Future[None] = self._loop.create_future()
+        self.disconnected: asyncio.Future[None] = self._loop.create_future()
+        self._subscribes: dict[int, asyncio.Future[None]] = {}
+        self._misc: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        """Open the connection and wait for the broker's CONNACK."""
+        options = self._options
+        try:
+            # The TCP (and TLS) handshake blocks; keep it off the event loop.
+            await self._loop.run_in_executor(None, self._client.connect, options.host, options.port, options.keepalive)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MqttFailure(str(exc) or type(exc).__name__) from None
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connected), options.connect_timeout)
+        except TimeoutError:
+            self.close()
+            raise MqttFailure(f"no answer from the broker within {options.connect_timeout:g} s") from None
+
+    async def subscribe(self, topic_filter: str, qos: int) -> None:
+        """Subscribe and wait for the broker's SUBACK."""
+        result, mid = self._client.subscribe(topic_filter, qos)
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise MqttFailure(f"subscribe to '{topic_filter}' failed: {paho.error_string(result)}")
+        future = self._subscribes[mid] = self._loop.create_future()
+        racing: set[asyncio.Future[Any]] = {future, self.disconnected}
+        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            raise MqttFailure("the connection dropped while subscribing")
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+        """Queue a message for sending; raise MqttFailure if the connection is gone."""
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_QUEUE_SIZE):
+            raise MqttFailure(paho.error_string(info.rc))
+
+    async def disconnect(self) -> None:
+        """Send DISCONNECT (no last will) and wait (up to 2 s) until the socket is closed."""
+        self._client.disconnect()
+        with contextlib.suppress(TimeoutError, MqttFailure):
+            await asyncio.wait_for(asyncio.shield(self.disconnected), 2.0)
+        self.close()
+
+    def close(self) -> None:
+        """Drop the socket without a goodbye."""
+        if self._misc is not None:
+            self._misc.cancel()
+        sock = self._client.socket()
+        if sock is not None:
+            self._forget(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._end(MqttFailure("closed"))
+
+    # --- paho callbacks (run on the loop, except socket_open which may run in the executor) -------
+    def _on_connect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self._fail_connect(MqttFailure(f"the broker refused the connection: {reason}"))
+        elif not self._connected.done():
+            self._connected.set_result(None)
+
+    def _fail_connect(self, exc: MqttFailure) -> None:
+        if not self._connected.done():
+            self._connected.set_exception(exc)
+        self._end(exc)
+
+    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        failure = MqttFailure(f"disconnected: {reason}")
+        if not self._connected.done():
+            self._connected.set_exception(failure)
+        self._end(failure)
+
+    def _on_subscribe(self, _c: paho.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        future = self._subscribes.pop(mid, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _end(self, exc: MqttFailure) -> None:
+        if not self.disconnected.done():
+            self.disconnected.set_exception(exc)
+            self.disconnected.exception()  # mark retrieved: an ended connection is not an error to report
+
+    def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        def start() -> None:
+            for option in _SOCKET_OPTIONS:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(*option)  # Nagle off: small messages go out at once
+            self._loop.add_reader(sock.fileno(), self._read)
+            self._misc = self._loop.call_later(1.0, self._tick)
+
+        self._loop.call_soon_threadsafe(start)
+
+    def _read(self) -> None:
+        client = self._client
+        try:
+            while True:
+                client.loop_read()
+                sock = client.socket()
+                # An SSL socket can hold decoded bytes that select() does not see (paho issue #131).
+                if sock is None or not (hasattr(sock, "pending") and sock.pending() > 0):
+                    break
+        except Exception as exc:
+            self._end(MqttFailure(f"read failed: {exc}"))
+
+    def _tick(self) -> None:
+        # Keep-alive pings and retries; paho needs this about once a second.
+        if self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:
+            self._misc = self._loop.call_later(1.0, self._tick)
+
+    def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._forget(sock)
+
+    def _forget(self, sock: Any) -> None:
+        fileno = sock.fileno()
+        if fileno > -1:
+            self._loop.remove_reader(fileno)
+            self._loop.remove_writer(fileno)
+
+    def _on_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        def write() -> None:
+            try:
+                self._client.loop_write()
+            except Exception as exc:
+                self._end(MqttFailure(f"write failed: {exc}"))
+
+        self._loop.call_soon_threadsafe(self._loop.add_writer, sock.fileno(), write)
+
+    def _on_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        fileno = sock.fileno()
+        if fileno > -1:
+            self._loop.remove_writer(fileno)
