@@ -19,10 +19,10 @@ from devices import payload as decode
 from devices.mqtt.connection import MqttConnection
 from devices.mqtt.topics import Message
 from devices.payload import BadPayload
-from hub.bus import EventBus
+from hub.bus import EventBus, Subscription
 from hub.counters import Counters
 from hub.errors import DriverError, HubError
-from hub.events import EntityRemoved, StateChanged
+from hub.events import EntityRemoved, Event, StateChanged
 from hub.state import State
 from hub.store import StateStore
 
@@ -61,15 +61,19 @@ class HubBridge:
         """Mirror states and serve commands until cancelled."""
         async with asyncio.TaskGroup() as group:
             if self._publish_states:
-                group.create_task(self._mirror())
+                # Listen before the first await, so no state change between now and then is missed.
+                events = self._bus.subscribe(StateChanged, EntityRemoved, name="mqtt_mirror")
+                self._mqtt.on_connect(self._publish_all)
+                group.create_task(self._mirror(events))
             if self._accept_commands:
                 await self._mqtt.subscribe(f"{self._base}/command/+", self._on_command)
                 group.create_task(self._serve_commands(group))
 
     # --- states out -----------------------------------------------------------------------------
-    async def _mirror(self) -> None:
-        with self._bus.subscribe(StateChanged, EntityRemoved, name="mqtt_mirror") as events:
-            self._mqtt.on_connect(self._publish_all)
+    async def _mirror(self, events: Subscription[Event]) -> None:
+        with events:
+            if self._mqtt.connected:
+                await self._publish_all()
             async for event in events:
                 if isinstance(event, StateChanged):
                     await self._publish_state(event.new)
