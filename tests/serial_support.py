@@ -82,7 +82,9 @@ async def run_driver(
             task.cancel()
 
 
-async def advance_until(clock: FakeClock, predicate: Callable[[], bool], step: float = 1.0, timeout: float = 5.0) -> None:
+async def advance_until(
+    clock: FakeClock, predicate: Callable[[], bool], step: float = 1.0, timeout: float = 5.0
+) -> None:
     """Advance fake time in steps, letting real I/O happen between them, until `predicate()` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -129,7 +129,7 @@ async def test_the_simulated_meter_speaks_every_version_the_driver_reads(tmp_pat
             meter = DsmrMeter(device, clock=hub.clock, version=version)
             meter.readings.delivered_w = [1000.0, 500.0, 250.0]
             await meter.send()
-            await eventually(lambda: has_value(hub, "sensor.meter_power_delivered", 1750))  # noqa: B023
+            await eventually(lambda: has_value(hub, "sensor.meter_power_delivered", 1750))
             assert hub.value("sensor.meter_gas") == 0.107
 
 

@@ -65,8 +65,15 @@ class SerialDeviceConfig(DeviceConfig):
     baudrate: int | None = Field(default=None, gt=0)
     bytesize: Literal[5, 6, 7, 8] | None = None
     parity: Parity | None = None
-    stopbits: Literal[1, 1.5, 2] | None = None
+    stopbits: float | None = None
     reconnect_max: float = Field(default=30.0, ge=1.0, le=3600.0)
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stopbits(cls, value: float | None) -> float | None:
+        if value is not None and value not in (1, 1.5, 2):
+            raise ValueError("stopbits must be 1, 1.5 or 2")
+        return value
 
     @field_validator("port")
     @classmethod

@@ -53,11 +53,18 @@ log = logging.getLogger(__name__)
 DEFAULT_BAUDRATE = 9600  # Arduino's Serial.begin(9600) of countless sketches
 
 # Words boards commonly print, per kind, when no value_map says otherwise (compared lower-cased).
-_WORDS: dict[str, dict[str, str]] = {
-    "on_off": {"on": "on", "1": "on", "true": "on", "high": "on", "off": "off", "0": "off", "false": "off", "low": "off"},
-    "valve": {"open": "open", "opened": "open", "on": "open", "1": "open", "closed": "closed", "close": "closed",
-              "off": "closed", "0": "closed", "opening": "opening", "closing": "closing"},
-}  # fmt: skip
+_ON_OFF_WORDS = {
+    "on": "on",
+    "1": "on",
+    "true": "on",
+    "high": "on",
+    "off": "off",
+    "0": "off",
+    "false": "off",
+    "low": "off",
+}
+_VALVE_WORDS = {"open": "open", "opened": "open", "on": "open", "1": "open", "closed": "closed", "close": "closed"}
+_VALVE_WORDS |= {"off": "closed", "0": "closed", "opening": "opening", "closing": "closing"}
 _OPTIMISTIC = {"turn_on": "on", "turn_off": "off", "open": "open", "close": "closed"}
 
 
@@ -80,11 +87,8 @@ class LineEntity:
     def value(self, match: re.Match[str]) -> Any:
         """The state a matching line reports; `BadPayload` if it is not one this kind can have."""
         groups = match.groupdict()
-        if "value" in groups:
-            raw = groups["value"]
-        else:
-            raw = match.group(1) if match.re.groups else match.group(0)
-        text = raw or ""
+        raw = match.group(1) if match.re.groups else match.group(0)
+        text = groups.get("value", raw) or ""
         if self.value_template is not None:
             variables = {**self.config.vars, **{k: v for k, v in groups.items() if v is not None}}
             variables.update(value=text, line=match.string)
@@ -104,7 +108,7 @@ class LineEntity:
             if self.kind == "number" and not isinstance(value, int | float):
                 raise BadPayload(f"reports {text!r} for {self.config.id}, which is not a number")
             return value
-        words = _WORDS["valve" if self.kind == "valve" else "on_off"]
+        words = _VALVE_WORDS if self.kind == "valve" else _ON_OFF_WORDS
         state = words.get(text.lower(), text)
         if state not in states:
             raise BadPayload(
@@ -225,7 +229,14 @@ class SerialLineDriver(Driver[SerialLineConfig]):
             await self.context.clock.sleep(self.config.startup_delay)
         async with self._lock:
             for line in self.config.on_connect:
-                await self._send(line)
+                if self._reply is None:
+                    await self._send(line)
+                    continue
+                # Wait for its answer too, so it cannot be taken for the answer to a command.
+                try:
+                    await self._ask(line)
+                except CommandError as exc:
+                    log.warning("Serial device '%s': on connecting, %s", self.context.name, exc)
 
     def _on_status(self, connected: bool) -> None:
         self.context.set_available(connected)
@@ -263,4 +274,3 @@ class SerialLineDriver(Driver[SerialLineConfig]):
             self.context.counters.inc(f"serial.bad_line.{self.context.name}")
             return
         self.context.set_state(entity.config.id, value)
-

@@ -56,11 +56,11 @@ class LineEntityConfig(Strict):
     name: str | None = None
     unit: str | None = None
     device_class: str | None = None
-    vars: dict[str, Scalar] = {}
+    vars: dict[str, Scalar] = Field(default_factory=dict)
     pattern: str | None = None
     value_template: str | None = None
     value_map: dict[str, Scalar] | None = None
-    commands: dict[str, str] = {}
+    commands: dict[str, str] = Field(default_factory=dict)
     command_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("id")
@@ -108,7 +108,9 @@ class LineEntityConfig(Strict):
         states = KINDS[self.kind].states
         for raw, state in (self.value_map or {}).items():
             if states is not None and state not in states:
-                raise ValueError(f"value_map turns '{raw}' into '{state}', but a {self.kind} is one of {sorted(states)}")
+                raise ValueError(
+                    f"value_map turns '{raw}' into '{state}', but a {self.kind} is one of {sorted(states)}"
+                )
         return self
 
 
@@ -120,7 +122,7 @@ class SerialLineConfig(SerialDeviceConfig):
     max_line_length: int = Field(default=1024, ge=16, le=65536)
     reply: str | None = None
     reply_timeout: float = Field(default=2.0, gt=0)
-    on_connect: list[str] = []
+    on_connect: list[str] = Field(default_factory=list)
     startup_delay: float = Field(default=0.0, ge=0, le=60)
     entities: list[LineEntityConfig] = Field(min_length=1)
 

@@ -220,7 +220,9 @@ class SerialPort:
                 self._counters.inc(f"serial.disconnects.{self.name}")
             except DriverError as exc:
                 # Say it once at warning level; while the device stays away, keep retrying quietly.
-                log.log(logging.DEBUG if failing else logging.WARNING, "Serial device '%s': %s; retrying", self.name, exc)
+                log.log(
+                    logging.DEBUG if failing else logging.WARNING, "Serial device '%s': %s; retrying", self.name, exc
+                )
                 failing = True
             await self._clock.sleep(delay)
             delay = min(delay * 2, self.settings.reconnect_max)
@@ -256,4 +258,3 @@ class SerialPort:
             except BadPayload as exc:
                 log.warning("Serial device '%s': ignored a message that %s", self.name, exc)
                 self._counters.inc(f"serial.bad_input.{self.name}")
-

@@ -83,9 +83,7 @@ class TelegramFramer:
         skipped = self._pending if start < 0 else self._pending[:start]
         if skipped.strip() and not self._in_noise and not self._skipping:
             self._in_noise = True
-            items.append(
-                Dropped(f"skipping bytes that are not part of a telegram: {_show(bytes(skipped))}", "garbage")
-            )
+            items.append(Dropped(f"skipping bytes that are not part of a telegram: {_show(bytes(skipped))}", "garbage"))
         if start < 0:
             self._pending.clear()
             return False
@@ -123,8 +121,7 @@ class TelegramFramer:
         given = frame[end + 1 :].strip().decode("ascii", "replace")
         if not given:
             return Dropped(
-                "dropped a telegram without a checksum (DSMR 4 and 5 meters always send one: "
-                "is dsmr_version right?)",
+                "dropped a telegram without a checksum (DSMR 4 and 5 meters always send one: is dsmr_version right?)",
                 "bad_crc",
             )
         expected = f"{crc16(frame[: end + 1]):04X}"
