@@ -149,15 +149,20 @@ async def test_bad_telegrams_are_dropped_counted_and_logged_once_each(
         await device.write(meter.telegram()[:300])  # cut off: the next telegram starts mid-way
         await meter.send(corrupt=True)
         await eventually(lambda: hub.counters.get("serial.bad_crc.meter") == 2)
+        await device.write(b"/" + b"A" * 100_000)  # 100 kB that never ends
+        await meter.send(corrupt=True)
+        await eventually(lambda: hub.counters.get("serial.bad_crc.meter") == 3)
         assert hub.counters.get("serial.truncated.meter") == 1
         assert hub.counters.get("serial.garbage.meter") == 1
+        assert hub.counters.get("serial.too_long.meter") == 1
         assert hub.value("sensor.meter_power_delivered") == 244  # nothing bad got through
 
         await meter.send()
         await eventually(lambda: has_value(hub, "sensor.meter_power_delivered", 5000))
     lines = warnings_from(caplog)
-    assert len(lines) == 4, lines
-    assert sum("wrong checksum" in line for line in lines) == 2
+    assert len(lines) == 6, lines
+    assert sum("wrong checksum" in line for line in lines) == 3
+    assert sum("longer than 16384 bytes" in line for line in lines) == 1
     assert sum("truncated" in line for line in lines) == 1
     assert sum("not part of a telegram" in line for line in lines) == 1
 

@@ -63,8 +63,12 @@ _ON_OFF_WORDS = {
     "false": "off",
     "low": "off",
 }
-_VALVE_WORDS = {"open": "open", "opened": "open", "on": "open", "1": "open", "closed": "closed", "close": "closed"}
-_VALVE_WORDS |= {"off": "closed", "0": "closed", "opening": "opening", "closing": "closing"}
+_VALVE_WORDS = {
+    **{word: "open" for word in ("open", "opened", "on", "1")},
+    **{word: "closed" for word in ("closed", "close", "off", "0")},
+    "opening": "opening",
+    "closing": "closing",
+}
 _OPTIMISTIC = {"turn_on": "on", "turn_off": "off", "open": "open", "close": "closed"}
 
 

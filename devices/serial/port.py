@@ -42,6 +42,8 @@ FrameHandler = Callable[[bytes], None]
 StatusHandler = Callable[[bool], None]
 ConnectHook = Callable[[], Awaitable[None]]
 
+HEALTHY_AFTER = 60.0  # a link that lasted this long reopens from the shortest delay again
+
 
 class _Receiver(asyncio.Protocol):
     """Hands received bytes to the link and notes why the connection ended."""
@@ -204,13 +206,15 @@ class SerialPort:
             try:
                 async with SerialLink(self.settings, self._receive) as link:
                     self._opened(link, again=ever_open)
-                    ever_open, failing, delay = True, False, self.settings.reconnect_min
+                    ever_open, failing, opened_at = True, False, self._clock.time()
                     try:
                         if self._on_connect is not None:
                             await self._on_connect()
                         reason = await link.wait_lost()
                     finally:
                         self._closing()
+                if self._clock.time() - opened_at >= HEALTHY_AFTER:
+                    delay = self.settings.reconnect_min  # a flapping adapter keeps backing off instead
                 log.warning(
                     "Serial device '%s': %s is gone (unplugged?); its entities are unavailable until it is back",
                     self.name,
