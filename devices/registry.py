@@ -10,6 +10,8 @@ from typing import Any
 
 from devices.base import Driver
 from devices.mqtt.generic import MqttDriver
+from devices.serial.dsmr import DsmrDriver
+from devices.serial.line import SerialLineDriver
 from hub.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,8 @@ DriverClass = type[Driver[Any]]
 
 BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
+    "dsmr": DsmrDriver,
+    "serial_line": SerialLineDriver,
 }
 
 
