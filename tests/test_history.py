@@ -140,6 +140,20 @@ async def test_rows_wait_in_memory_for_the_commit_interval_then_go_in_one_batch(
     await stop(writer)
 
 
+async def test_a_burst_that_half_fills_the_buffer_is_written_at_once(tmp_path: Path) -> None:
+    house = House(tmp_path, max_buffer=1000)
+    async with house.history:
+        writer = await run_writer(house)
+        house.reading("sensor.flood", -1, START)
+        await eventually(lambda: house.clock.pending == 2)  # the writer waits for the end of its interval
+        for n in range(599):  # then a burst, within the same interval
+            house.reading("sensor.flood", n, START + n / 1000)
+        await eventually(lambda: house.counters.get("history.written") == 600)
+        assert house.clock.time() == START  # no time has passed: the writer did not wait for its interval
+        assert house.counters.get("history.dropped") == 0
+        await stop(writer)
+
+
 async def test_closing_writes_what_is_still_buffered(tmp_path: Path) -> None:
     house = House(tmp_path, commit_interval=3600)
     async with house.history:

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 FIVE_MIN_MS = 300_000
-BATCH_ROWS = 20_000
+BATCH_ROWS = 20_000  # raw rows looked at per deleting transaction
+TRIM_ENTITIES = 200  # entities whose aggregates are trimmed per transaction
 
 T = TypeVar("T")
 
@@ -108,10 +109,12 @@ class Maintenance:
 
     async def _expire_aggregates(self, entities: dict[int, str], now_ms: int) -> None:
         now = now_ms // 1000
+        cuts = []
         for entity, name in entities.items():
             retention = self._policy.retention(name)
-            cuts = (now - int(retention.five_min), now - int(retention.hourly))
-            await self._transact(partial(_trim, entity=entity, cuts=cuts))
+            cuts.append((now - int(retention.five_min), entity, now - int(retention.hourly), entity))
+        for start in range(0, len(cuts), TRIM_ENTITIES):
+            await self._transact(partial(_trim, cuts=cuts[start : start + TRIM_ENTITIES]))
 
 
 async def _execute(db: aiosqlite.Connection, sql: str, params: tuple[int, ...]) -> None:
@@ -135,9 +138,10 @@ async def _aggregate_hour(db: aiosqlite.Connection, hour: int) -> None:
     await _set_meta(db, "aggregated_until", hour + HOUR_MS)
 
 
-async def _trim(db: aiosqlite.Connection, entity: int, cuts: tuple[int, int]) -> None:
-    await db.execute("DELETE FROM agg_5min WHERE entity = ? AND bucket < ?", (entity, cuts[0]))
-    await db.execute("DELETE FROM agg_hourly WHERE entity = ? AND bucket < ?", (entity, cuts[1]))
+async def _trim(db: aiosqlite.Connection, cuts: list[tuple[int, int, int, int]]) -> None:
+    # One statement per entity and table, each a seek on (entity, bucket): only expired rows are read.
+    await db.executemany("DELETE FROM agg_5min WHERE bucket < ? AND entity = ?", [c[:2] for c in cuts])
+    await db.executemany("DELETE FROM agg_hourly WHERE bucket < ? AND entity = ?", [c[2:] for c in cuts])
 
 
 async def _set_meta(db: aiosqlite.Connection, key: str, value: int) -> None:

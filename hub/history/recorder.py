@@ -47,8 +47,10 @@ class Recorder:
         self._batch = Batch()
         self._last_ms: dict[str, int] = {}
         self._overloaded = False
+        self._high_water = max_buffer // 2
         self.first_at: float | None = None  # clock time of the oldest buffered row
         self.arrived = asyncio.Event()  # set when the buffer goes from empty to non-empty
+        self.urgent = asyncio.Event()  # set when the buffer is half full: write now, do not wait
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -74,17 +76,19 @@ class Recorder:
     def _append(self, event: StateChanged) -> None:
         entity_id, new = event.entity_id, event.new
         ms = self._stamp(entity_id, event.time)
-        value = new.value
+        number = _number(new.value)
         if not new.available:
             self._batch.text.append((ms, entity_id, None))
-        elif type(value) in (float, int) and math.isfinite(value):
-            self._batch.numeric.append((ms, entity_id, float(value)))
+        elif number is not None:
+            self._batch.numeric.append((ms, entity_id, number))
         else:
-            text = UNKNOWN if value is None else str(value)
+            text = UNKNOWN if new.value is None else str(new.value)
             self._batch.text.append((ms, entity_id, text[:TEXT_MAX]))
         if self.first_at is None:
             self.first_at = event.time
             self.arrived.set()
+        elif len(self._batch) >= self._high_water:
+            self.urgent.set()
         self._overloaded = False
 
     def _stamp(self, entity_id: str, time: float) -> int:
@@ -113,6 +117,7 @@ class Recorder:
         batch, self._batch = self._batch, Batch()
         self.first_at = None
         self.arrived.clear()
+        self.urgent.clear()
         return batch
 
     def put_back(self, batch: Batch, now: float) -> None:
@@ -128,3 +133,14 @@ class Recorder:
         if self._batch:
             self.first_at = now
             self.arrived.set()
+
+
+def _number(value: object) -> float | None:
+    """The value as a finite float if it is a number (bools, NaN and infinity are recorded as text)."""
+    if type(value) is float or type(value) is int:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            return None
+        return number if math.isfinite(number) else None
+    return None

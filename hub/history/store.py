@@ -8,10 +8,11 @@
 
 A state change costs one list append on the device path (see `Recorder`). The writer commits the
 buffered rows `commit_interval` seconds after the first of them arrived, in one transaction, so the
-SD card sees one write every few seconds however busy the house is; a crash loses at most that
-interval, and WAL mode means `kill -9` never leaves a corrupt file. Once an hour, maintenance
-aggregates and expires (see `Maintenance`). Closing the store writes what is still buffered.
-Queries use a second connection, so a chart never waits behind a batch being written.
+SD card sees one write every few seconds however busy the house is (only a buffer half full with a
+burst is written at once); a crash loses at most that interval, and WAL mode means `kill -9` never
+leaves a corrupt file. Once an hour, maintenance aggregates and expires (see `Maintenance`).
+Closing the store writes what is still buffered. Queries use a second connection, so a chart
+never waits behind a batch being written.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class HistoryStore:
         while True:
             await recorder.arrived.wait()
             first = recorder.first_at
-            if first is not None:
-                await self._clock.sleep_until(first + self.settings.commit_interval)
+            if first is not None and not recorder.urgent.is_set():
+                await _until(self._clock, first + self.settings.commit_interval, recorder.urgent)
             await self.flush()
 
     async def flush(self) -> int:
@@ -196,6 +197,18 @@ class HistoryStore:
         """
         now = self._clock.time()
         return await self.reader.series(entity_id, start, now + 0.001 if end is None else end, resolution, now=now)
+
+
+async def _until(clock: Clock, when: float, event: asyncio.Event) -> None:
+    """Return when `clock` reaches `when` or as soon as `event` is set, whichever comes first."""
+    sleeper = asyncio.ensure_future(clock.sleep_until(when))
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+        await asyncio.gather(sleeper, waiter, return_exceptions=True)
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:
