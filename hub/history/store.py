@@ -65,6 +65,7 @@ class HistoryStore:
         self._reader: aiosqlite.Connection | None = None
         self._unlisten: Callable[[], None] | None = None
         self._maintenance = Maintenance(self._transact, self.policy)
+        self._failing = False  # the last write failed: retry once per interval, log once
         self._state = "new"
 
     async def __aenter__(self) -> Self:
@@ -105,6 +106,8 @@ class HistoryStore:
     async def _write_loop(self) -> None:
         recorder = self.recorder
         while True:
+            if self._failing:
+                await self._clock.sleep(self.settings.commit_interval)
             await recorder.arrived.wait()
             first = recorder.first_at
             if first is not None and not recorder.urgent.is_set():
@@ -124,9 +127,14 @@ class HistoryStore:
         except Exception as exc:
             # A full or failing disk must not stop the hub: keep the rows (as far as they fit) and retry.
             self.counters.inc("history.write_errors")
-            log.error("Could not write %d history rows to %s: %s; trying again later", len(batch), self.path, exc)
+            if not self._failing:
+                log.error("Could not write history to %s: %s; trying again every few seconds", self.path, exc)
+            self._failing = True
             self.recorder.put_back(batch, self._clock.time())
             return 0
+        if self._failing:
+            log.warning("History is written to %s again", self.path)
+            self._failing = False
         self.counters.inc("history.written", len(batch))
         return len(batch)
 
