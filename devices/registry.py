@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from devices.base import Driver
+from devices.discovery.driver import HaDiscoveryDriver
 from devices.mqtt.generic import MqttDriver
 from hub.config import DeviceConfig
 
@@ -18,6 +19,7 @@ DriverClass = type[Driver[Any]]
 
 BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
+    "ha_discovery": HaDiscoveryDriver,
 }
 
 

@@ -13,10 +13,11 @@ and every subscription is restored on reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 import aiomqtt
@@ -187,7 +188,8 @@ class MqttConnection:
         client = self._client
         if client is not None and self.connected:
             try:
-                await client.subscribe(topic_filter, qos=qos)
+                async with _keep_cancellation():
+                    await client.subscribe(topic_filter, qos=qos)
             except aiomqtt.MqttError as exc:
                 log.debug("Subscribe to %s deferred to the next connect: %s", topic_filter, exc)
         return remove
@@ -199,6 +201,22 @@ class MqttConnection:
             raise DriverError(f"not connected to the MQTT broker at {self._address}")
         data = payload.encode() if isinstance(payload, str) else payload
         try:
-            await client.publish(topic, data, qos=qos, retain=retain)
+            async with _keep_cancellation():
+                await client.publish(topic, data, qos=qos, retain=retain)
         except aiomqtt.MqttError as exc:
             raise DriverError(f"could not publish to '{topic}' ({preview(data)}): {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def _keep_cancellation() -> AsyncIterator[None]:
+    """Re-raise a cancellation that arrived during the block but was swallowed on the way.
+
+    aiomqtt waits with `asyncio.wait_for`, which on Python 3.11 drops a cancellation that arrives
+    just as the awaited publish completes; the cancelled task then runs on (and a hub waiting for
+    it at shutdown hangs). A cancellation request that is still pending afterwards is raised here.
+    """
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    yield
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
