@@ -11,6 +11,7 @@ from typing import Any
 from devices.base import Driver
 from devices.discovery.driver import HaDiscoveryDriver
 from devices.mqtt.generic import MqttDriver
+from devices.tasmota.driver import TasmotaDriver
 from hub.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ DriverClass = type[Driver[Any]]
 BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
     "ha_discovery": HaDiscoveryDriver,
+    "tasmota": TasmotaDriver,
 }
 
 
