@@ -12,6 +12,7 @@ from devices.base import Driver
 from devices.discovery.driver import HaDiscoveryDriver
 from devices.mqtt.generic import MqttDriver
 from devices.tasmota.driver import TasmotaDriver
+from devices.zigbee2mqtt.driver import Zigbee2MqttDriver
 from hub.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
     "ha_discovery": HaDiscoveryDriver,
     "tasmota": TasmotaDriver,
+    "zigbee2mqtt": Zigbee2MqttDriver,
 }
 
 
