@@ -359,3 +359,55 @@ async def test_a_bad_update_keeps_the_entity_as_it_was(
         await eventually(lambda: hub.counters.get("ha_discovery.bad_config") == 1)
         await probe.publish(f"{prefix}/homeassistant/switch/irrigation/state", "ON")
         await eventually(lambda: value(hub, "switch.garden_irrigation") == "on")
+
+
+async def test_bad_payloads_on_every_entity_topic_are_counted(
+    mosquitto: Mosquitto, tmp_path: Path, prefix: str, probe: aiomqtt.Client
+) -> None:
+    h = "homeassistant/x"
+    configs = {
+        "switch/s": {"name": "S", "cmd_t": f"{h}/s/set", "stat_t": f"{h}/s"},
+        "binary_sensor/b": {"name": "B", "stat_t": f"{h}/b"},
+        "light/l": {"name": "L", "schema": "json", "cmd_t": f"{h}/l/set", "stat_t": f"{h}/l"},
+        "valve/v": {"name": "V", "cmd_t": f"{h}/v/set", "stat_t": f"{h}/v"},
+        "lawn_mower/m": {"name": "M", "activity_state_topic": f"{h}/m"},
+        "sensor/t": {
+            "name": "T",
+            "stat_t": f"{h}/t",
+            "val_tpl": "{{ value_json.t }}",
+            "json_attr_t": f"{h}/t/attr",
+            "avty_t": f"{h}/t/avail",
+        },
+    }
+    bad = [
+        ("s", "MAYBE"),
+        ("b", "1"),
+        ("l", "not json"),
+        ("l", "[1]"),
+        ("l", '{"state": 1}'),
+        ("v", "ajar"),
+        ("v", '{"position": "half"}'),
+        ("m", "sleeping"),
+        ("t", "21"),  # not JSON, but the template reads value_json
+        ("t", '{"temp": 21}'),  # JSON without the key the template reads
+        ("t/attr", "not json"),
+        ("t/attr", "[1, 2]"),
+        ("t/avail", "dunno"),
+    ]
+    async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
+        for key, config in configs.items():
+            await publish(probe, prefix, f"homeassistant/{key}/config", json.dumps(config))
+        names = ("switch.s", "binary_sensor.b", "switch.l", "valve.v", "lawn_mower.m", "sensor.t")
+        await eventually(lambda: all(hub.store.spec(n) is not None for n in names))
+        for topic, payload in bad:
+            await probe.publish(f"{prefix}/{h}/{topic}", payload, qos=1)
+        await eventually(lambda: hub.counters.get("mqtt.bad_payload") == len(bad))
+
+        good = [("s", "ON"), ("b", "OFF"), ("l", '{"state": "OFF"}'), ("v", "closed"), ("m", "docked")]
+        good += [("t", '{"t": 7}'), ("t/attr", '{"battery": 90}'), ("t/avail", "online")]
+        for topic, payload in good:
+            await probe.publish(f"{prefix}/{h}/{topic}", payload, qos=1)
+        await eventually(lambda: hub.store.get("sensor.t").available)  # type: ignore[union-attr]
+        assert [value(hub, n) for n in names] == ["on", "off", "off", "closed", "docked", 7]
+        assert hub.store.get("sensor.t").attributes == {"battery": 90}  # type: ignore[union-attr]
+        assert hub.counters.get("mqtt.bad_payload") == len(bad)

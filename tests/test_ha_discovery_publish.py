@@ -125,6 +125,7 @@ async def test_a_second_hub_uses_the_announced_entities(mosquitto: Mosquitto, tm
     - type: ha_discovery
       name: other_hub
       prefix: {prefix}/homeassistant
+      node_id: other_hub
     """
     async with (
         running_hub(mosquitto, tmp_path / "a", prefix, _hub_a(prefix)) as hub_a,
@@ -159,11 +160,13 @@ async def test_announcements_follow_entities_that_come_and_go(
             device, '{"name": "Rain gauge", "stat_t": "x/rain", "unit_of_meas": "mm"}', qos=1, retain=True
         )
         await eventually(lambda: hub.store.spec("sensor.rain_gauge") is not None)
+        await eventually(lambda: clock.pending == 1)  # the announcer waits for its next check
         await clock.advance(10)
         assert (await _configs(probe, {announced}))[announced]["unit_of_measurement"] == "mm"
 
         await probe.publish(device, b"", qos=1, retain=True)
         await eventually(lambda: hub.store.spec("sensor.rain_gauge") is None)
+        await eventually(lambda: clock.pending == 1)
         await clock.advance(10)
         message = await next_message(probe, announced)
         assert message.payload == b""

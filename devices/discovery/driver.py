@@ -51,6 +51,12 @@ class HaDiscoveryDriver(Driver[HaDiscoveryConfig]):
             for topic_filter in (f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"):
                 self._removers.append(await self._mqtt.subscribe(topic_filter, self._on_config, qos=1))
         if self.config.publish:
+            settings = self._mqtt.settings
+            if not (settings.publish_states and settings.accept_commands):
+                log.warning(
+                    "Announcing to Home Assistant needs the hub's MQTT API: set mqtt.publish_states and "
+                    "mqtt.accept_commands to true, or Home Assistant sees no states or cannot switch anything"
+                )
             self._announcer = Announcer(
                 self._mqtt,
                 self.context.store,
@@ -123,8 +129,8 @@ class HaDiscoveryDriver(Driver[HaDiscoveryConfig]):
         self._queue.put_nowait(announcement)
 
     def _is_own(self, topic: str) -> bool:
-        """Whether the config is one this hub announced itself (never consume our own announcements)."""
-        return self.config.publish and address(topic, self.config.prefix).node_id == self.config.node_id
+        """Whether the config is one this hub announces (now or before publishing was turned off)."""
+        return address(topic, self.config.prefix).node_id == self.config.node_id
 
     def _bad(self, topic: str, why: str) -> None:
         self.context.counters.inc("ha_discovery.bad_config")
