@@ -111,7 +111,7 @@ class TasmotaConfig(DeviceConfig):
     object_id: str | None = None
     relays: int | list[Relay] = 1
     energy: bool = False
-    sensors: list[str | Reading] = Field(default_factory=list)
+    sensors: list[Reading] = Field(default_factory=list)
     state_on: str = "ON"
     state_off: str = "OFF"
     command_timeout: float = Field(default=10.0, gt=0)
@@ -123,6 +123,14 @@ class TasmotaConfig(DeviceConfig):
         if not value or any(c in value for c in "+#"):
             raise ValueError("the Tasmota topic must be plain text such as 'tasmota_3D5E26' (no + or #)")
         return value
+
+    @field_validator("sensors", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        # A bare path is short for {path: ...}.
+        return (
+            [{"path": item} if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
+        )
 
     @field_validator("relays")
     @classmethod
@@ -168,7 +176,7 @@ class TasmotaConfig(DeviceConfig):
         readings = (
             [Reading(path=path, id=f"sensor.{self.base}_{suffix}") for path, suffix in _ENERGY] if self.energy else []
         )
-        readings += [Reading(path=item) if isinstance(item, str) else item for item in self.sensors]
+        readings += self.sensors
         return [self._resolve(reading) for reading in readings]
 
     def _resolve(self, reading: Reading) -> SensorEntity:
