@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from devices.mqtt.connection import MqttConnection
+from hub.bus import EventBus
 from hub.clock import Clock
 from hub.commands import Command, Commands
 from hub.config import DeviceConfig
@@ -37,6 +38,7 @@ class DriverContext:
     counters: Counters
     store: StateStore
     commands: Commands
+    bus: EventBus | None = None
     mqtt: MqttConnection | None = None
     timers: TimerStore | None = None
     data_dir: Path = Path("data")

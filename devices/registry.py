@@ -9,9 +9,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from devices.base import Driver
+from devices.discovery.driver import HaDiscoveryDriver
 from devices.mqtt.generic import MqttDriver
 from devices.serial.dsmr import DsmrDriver
 from devices.serial.line import SerialLineDriver
+from devices.tasmota.driver import TasmotaDriver
+from devices.zigbee2mqtt.driver import Zigbee2MqttDriver
 from hub.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,9 @@ BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
     "dsmr": DsmrDriver,
     "serial_line": SerialLineDriver,
+    "ha_discovery": HaDiscoveryDriver,
+    "tasmota": TasmotaDriver,
+    "zigbee2mqtt": Zigbee2MqttDriver,
 }
 
 

@@ -85,6 +85,8 @@ class StateStore:
             new_attrs = dict(attributes) if replace_attributes else {**old.attributes, **attributes}
         new_available = old.available if available is None else available
         if new_value == old.value and new_attrs == old.attributes and new_available == old.available:
+            # Nothing changed, but a device repeating its state still confirms a command waiting for it.
+            self._notify(old)
             return old
         now = self._clock.time()
         changed = new_value != old.value or new_available != old.available
@@ -102,6 +104,9 @@ class StateStore:
     def _write(self, state: State, old: State | None) -> None:
         self._states[state.entity_id] = state
         self._bus.publish(StateChanged(state.last_updated, state.entity_id, old, state))
+        self._notify(state)
+
+    def _notify(self, state: State) -> None:
         waiters = self._waiters.get(state.entity_id)
         if waiters:
             for entry in list(waiters):

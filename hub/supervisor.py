@@ -138,6 +138,7 @@ class Hub:
                     self.counters,
                     self.store,
                     self.commands,
+                    bus=self.bus,
                     mqtt=self.mqtt,
                     timers=self.timers,
                     data_dir=self.config.data_dir,

@@ -189,3 +189,16 @@ async def test_bad_input_is_logged_counted_and_survived(
     # Still working after all that.
     await probe.publish(f"tele/{prefix}/SENSOR", json.dumps({"ENERGY": {"Power": 7}}))
     await eventually(lambda: hub.state("sensor.power").value == 7)  # type: ignore[union-attr]
+
+
+async def test_command_for_the_state_it_already_has_is_confirmed_by_the_echo(
+    hub: Hub, probe: aiomqtt.Client, prefix: str
+) -> None:
+    await probe.publish(f"tele/{prefix}/LWT", "Online")
+    await probe.publish(f"stat/{prefix}/POWER", "ON")
+    await eventually(lambda: hub.state("switch.compressor").value == "on")  # type: ignore[union-attr]
+    await probe.subscribe(f"cmnd/{prefix}/POWER")
+    command = asyncio.create_task(hub.command("switch.compressor", "turn_on"))
+    await next_message(probe, f"cmnd/{prefix}/POWER")
+    await probe.publish(f"stat/{prefix}/POWER", "ON")  # the plug repeats: yes, on
+    assert (await asyncio.wait_for(command, 5)).value == "on"

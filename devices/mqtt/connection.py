@@ -179,7 +179,8 @@ class MqttConnection:
         """Route matching messages to `handler` (now and after every reconnect); returns the remover."""
         remove = self.router.add(topic_filter, handler, qos)
         client = self._client
-        if client is not None and self.connected:
+        # Not `self.connected`: while _serve() restores the filters it copied, a new one must be sent here.
+        if client is not None:
             try:
                 await client.subscribe(topic_filter, qos)
             except MqttFailure as exc:
