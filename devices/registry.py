@@ -10,6 +10,7 @@ from typing import Any
 
 from devices.base import Driver
 from devices.mqtt.generic import MqttDriver
+from devices.opensprinkler import OpenSprinklerDriver
 from hub.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ DriverClass = type[Driver[Any]]
 
 BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
+    "opensprinkler": OpenSprinklerDriver,
 }
 
 
