@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +116,18 @@ async def command(hub: Hub, entity_id: str, action: str, **params: Any) -> Any:
     return await asyncio.wait_for(hub.command(entity_id, action, **params), 5)
 
 
+Garden = Callable[[OpenSprinklerSim], contextlib.AbstractAsyncContextManager[Hub]]
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def garden(tmp_path: Path, mosquitto: Mosquitto, prefix: str, clock: FakeClock) -> Garden:
+    """Start a hub for a simulated controller: `async with garden(sim) as hub:`."""
+    return lambda sim: garden_hub(tmp_path, mosquitto, prefix, sim, clock)
 
 
 @pytest.fixture
@@ -131,9 +140,9 @@ async def sim(mosquitto: Mosquitto, prefix: str, clock: FakeClock) -> AsyncItera
 
 
 async def test_zone_opens_for_a_duration_and_closes_on_command(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         state = await command(hub, "valve.front_beds", "open", duration=600)
         assert state.value == "open"
         assert sim.on[0] is True
@@ -150,9 +159,9 @@ async def test_zone_opens_for_a_duration_and_closes_on_command(
 
 
 async def test_controller_timer_ends_a_run_and_the_hub_shows_it(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         await command(hub, "valve.lawn", "open", duration=300)
         assert hub.timers is not None and len(await hub.timers.load()) == 1  # the run limit is persisted
         await clock.advance(300)
@@ -164,28 +173,24 @@ async def test_controller_timer_ends_a_run_and_the_hub_shows_it(
         assert await hub.timers.load() == []  # a zone that closed has no deadline left
 
 
-async def test_open_without_duration_uses_the_default(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
-) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+async def test_open_without_duration_uses_the_default(garden: Garden, sim: OpenSprinklerSim, clock: FakeClock) -> None:
+    async with garden(sim) as hub:
         await command(hub, "valve.lawn", "open")
         assert ("/cm", {"sid": "1", "en": "1", "t": "600"}) in sim.requests  # default_duration 10 min
 
 
 async def test_a_run_longer_than_max_run_is_refused_before_it_starts(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         with pytest.raises(CommandError, match=r"Front beds' may run at most 30 min \(its max_run\), not 1 h"):
             await command(hub, "valve.front_beds", "open", duration=3600)
         assert not any(path == "/cm" for path, _ in sim.requests)
         assert sim.on[0] is False
 
 
-async def test_a_second_zone_waits_for_its_turn(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
-) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+async def test_a_second_zone_waits_for_its_turn(garden: Garden, sim: OpenSprinklerSim, clock: FakeClock) -> None:
+    async with garden(sim) as hub:
         await command(hub, "valve.front_beds", "open", duration=120)
         state = await command(hub, "valve.lawn", "open", duration=60)
         assert state.value == "opening"  # accepted by the controller, queued behind the front beds
@@ -196,9 +201,9 @@ async def test_a_second_zone_waits_for_its_turn(
 
 
 async def test_master_valve_follows_zones_and_cannot_be_opened_alone(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         with pytest.raises(CommandError, match="opens by itself whenever a zone runs"):
             await command(hub, "valve.irrigation_main", "open")
         await command(hub, "valve.hedge", "open", duration=60)
@@ -213,9 +218,9 @@ async def test_master_valve_follows_zones_and_cannot_be_opened_alone(
 
 
 async def test_stop_all_button_stops_the_running_and_the_queued(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         await command(hub, "valve.front_beds", "open", duration=600)
         await command(hub, "valve.lawn", "open", duration=600)
         await command(hub, "button.garden_stop_all", "press")
@@ -225,9 +230,9 @@ async def test_stop_all_button_stops_the_running_and_the_queued(
 
 
 async def test_sequence_button_runs_its_zones_on_the_controller(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
+    garden: Garden, sim: OpenSprinklerSim, clock: FakeClock
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         assert hub.store.spec("button.garden_run_morning").display_name == "Morning round"  # type: ignore[union-attr]
         await command(hub, "button.garden_run_morning", "press")
         assert ("/cr", {"t": "[600,1200,0,0,0,0,0,0]"}) in sim.requests
@@ -242,10 +247,8 @@ async def test_sequence_button_runs_its_zones_on_the_controller(
         await eventually(lambda: value(hub, "valve.irrigation_main") == "closed")
 
 
-async def test_rain_delay_in_hours(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
-) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+async def test_rain_delay_in_hours(garden: Garden, sim: OpenSprinklerSim, clock: FakeClock) -> None:
+    async with garden(sim) as hub:
         assert value(hub, "number.garden_rain_delay") == 0
         state = await command(hub, "number.garden_rain_delay", "set_value", value=24)
         assert state.value == 24
@@ -262,11 +265,11 @@ async def test_rain_delay_in_hours(
 
 
 async def test_controller_events_in_the_firmware_formats(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock, probe: aiomqtt.Client
+    garden: Garden, sim: OpenSprinklerSim, probe: aiomqtt.Client
 ) -> None:
     """The exact payloads the firmware publishes (older and newer firmware), as written in its source."""
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
-        base = f"{prefix}os"
+    async with garden(sim) as hub:
+        base = sim.topic
         await probe.publish(f"{base}/station/2", b'{"state":1}')  # firmware before 2.2.0: no duration
         await eventually(lambda: value(hub, "valve.hedge") == "open")
         await probe.publish(f"{base}/station/2", b'{"state":0,"duration":598,"flow":3.21}')
@@ -308,22 +311,16 @@ BAD = [
 
 
 async def test_bad_messages_on_every_topic_are_logged_once_and_counted(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    prefix: str,
-    sim: OpenSprinklerSim,
-    clock: FakeClock,
-    probe: aiomqtt.Client,
-    caplog: pytest.LogCaptureFixture,
+    garden: Garden, sim: OpenSprinklerSim, probe: aiomqtt.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+    async with garden(sim) as hub:
         before = {
             e: hub.state(e) for e in ("valve.front_beds", "binary_sensor.garden_sensor1", "sensor.garden_water_level")
         }
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             for subtopic, payload in BAD:
-                await probe.publish(f"{prefix}os/{subtopic}", payload)
+                await probe.publish(f"{sim.topic}/{subtopic}", payload)
             await eventually(lambda: hub.counters.get("mqtt.bad_payload") == len(BAD))
         ignored = [r for r in caplog.records if r.getMessage().startswith("Ignored a message on")]
         assert len(ignored) == len(BAD)  # one line per bad message, nothing else
@@ -354,10 +351,8 @@ async def test_availability_follows_the_controller(
             assert value(hub, "valve.lawn") == "closed"
 
 
-async def test_http_errors_become_clear_command_errors(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, sim: OpenSprinklerSim, clock: FakeClock
-) -> None:
-    async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+async def test_http_errors_become_clear_command_errors(garden: Garden, sim: OpenSprinklerSim, clock: FakeClock) -> None:
+    async with garden(sim) as hub:
         sim.fault = "http500"
         with pytest.raises(
             CommandError, match=r"cannot reach the OpenSprinkler controller at .*: answered /cm with HTTP 500"
@@ -422,17 +417,12 @@ def test_password_goes_out_as_md5() -> None:
 
 
 async def test_the_password_hash_never_reaches_the_log(
-    tmp_path: Path,
-    mosquitto: Mosquitto,
-    prefix: str,
-    sim: OpenSprinklerSim,
-    clock: FakeClock,
-    caplog: pytest.LogCaptureFixture,
+    garden: Garden, sim: OpenSprinklerSim, caplog: pytest.LogCaptureFixture
 ) -> None:
     from devices.opensprinkler.api import password_hash
 
     with caplog.at_level(logging.DEBUG):
-        async with garden_hub(tmp_path, mosquitto, prefix, sim, clock) as hub:
+        async with garden(sim) as hub:
             await command(hub, "valve.lawn", "open", duration=60)
             sim.fault = "http500"
             with pytest.raises(CommandError):
