@@ -10,6 +10,7 @@ from typing import Any
 
 from devices.base import Driver
 from devices.mqtt.generic import MqttDriver
+from devices.openmower import OpenMowerDriver
 from devices.opensprinkler import OpenSprinklerDriver
 from hub.config import DeviceConfig
 
@@ -20,6 +21,7 @@ DriverClass = type[Driver[Any]]
 BUILTIN: Mapping[str, DriverClass] = {
     "mqtt": MqttDriver,
     "opensprinkler": OpenSprinklerDriver,
+    "openmower": OpenMowerDriver,
 }
 
 

@@ -89,7 +89,20 @@ async def garden_hub(
     config = garden_config(tmp_path, mosquitto, prefix, f"http://127.0.0.1:{sim.http_port}")
     async with Hub(config, clock=clock) as hub:
         await eventually(lambda: _available(hub, "valve.front_beds"))
+        await subscribed(hub, sim)
         yield hub
+
+
+async def subscribed(hub: Hub, sim: OpenSprinklerSim) -> None:
+    """Wait until the hub follows the controller's MQTT events. The hub subscribes a moment after it
+    starts and the events are not retained, so the controller sends weather updates until one arrives
+    (the driver subscribes to that topic last)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while value(hub, "sensor.garden_water_level") != 100:
+        assert loop.time() < deadline, "the hub never subscribed to the controller's topics"
+        await sim.weather_update(100)
+        await asyncio.sleep(0.02)
 
 
 def _available(hub: Hub, entity_id: str) -> bool:

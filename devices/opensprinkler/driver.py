@@ -123,13 +123,13 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
             f"{base}/availability": self._on_availability,
             f"{base}/station/+": self._on_station,
             f"{base}/raindelay": self._on_rain_delay,
-            f"{base}/weather": self._on_weather,
         }
         for index, kind in ((1, self.config.sensor1), (2, self.config.sensor2)):
             if kind is not None:
                 handlers[f"{base}/sensor{index}"] = partial(self._on_sensor, index)
         if self.config.flow_unit is not None:
             handlers[f"{base}/sensor/flow"] = self._on_flow
+        handlers[f"{base}/weather"] = self._on_weather  # last: once it works, every topic does (tests rely on it)
         for topic, handler in handlers.items():
             self._removers.append(await mqtt.subscribe(topic, handler, qos=1))
 

@@ -106,12 +106,15 @@ class Watchdog:
     async def flush(self) -> None:
         """Write pending changes to the TimerStore."""
         while self._unsaved:
-            station, deadline = self._unsaved.popitem()
+            station, deadline = next(iter(self._unsaved.items()))
             if deadline is None:
                 await self._timers.delete(self._key(station))
             else:
                 payload = {"station": station, "entity_id": deadline.entity_id, "limit": deadline.limit}
                 await self._timers.save(self._key(station), self._owner, deadline.deadline, payload)
+            # Dropped only once written: a shutdown that interrupts the write leaves it for the last flush.
+            if station in self._unsaved and self._unsaved[station] is deadline:
+                del self._unsaved[station]
 
     async def run(self) -> None:
         """Enforce deadlines until cancelled."""
