@@ -343,7 +343,7 @@ async def test_bad_messages_on_every_topic_are_logged_once_and_counted(
 
 
 async def test_availability_follows_the_controller(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, clock: FakeClock
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str, clock: FakeClock, probe: aiomqtt.Client
 ) -> None:
     port = free_port()
 
@@ -359,9 +359,20 @@ async def test_availability_follows_the_controller(
             first.crash()  # power cut: the broker delivers the controller's last will
         await eventually(lambda: not _available(hub, "valve.lawn"))
         assert not _available(hub, "valve.irrigation_main") and not _available(hub, "number.garden_rain_delay")
-        async with running(controller()):  # back after the power cut, with every station off
+        failures = hub.counters.get("opensprinkler.unreachable")
+        await clock.advance(30)  # polls find nobody answering: still unavailable
+        await eventually(lambda: hub.counters.get("opensprinkler.unreachable") > failures)
+        assert not _available(hub, "valve.lawn")
+
+        async with running(controller()) as second:  # back after the power cut, with every station off
+            await eventually(lambda: _available(hub, "valve.lawn") and value(hub, "valve.lawn") == "closed")
+            # Only its MQTT link drops (the broker says offline), but it still answers HTTP: after the
+            # next poll its zones can be used again, their states read by polling.
+            await probe.publish(f"{second.topic}/availability", b"offline")
+            await eventually(lambda: not _available(hub, "valve.lawn"))
+            await clock.advance(30)
             await eventually(lambda: _available(hub, "valve.lawn"))
-            assert value(hub, "valve.lawn") == "closed"
+            await command(hub, "valve.lawn", "open", duration=60)
 
 
 async def test_http_errors_become_clear_command_errors(garden: Garden, sim: OpenSprinklerSim, clock: FakeClock) -> None:

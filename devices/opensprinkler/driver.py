@@ -4,7 +4,8 @@ State comes from two places, because each covers the other's gaps: MQTT events a
 a station opens or closes, and a poll of `/jc` every `poll_interval` (and at start, and when the
 controller comes back online) catches whatever MQTT missed and works with MQTT turned off.
 
-The entities are available while the controller answers HTTP and has not said `offline` on MQTT.
+The entities are available while the controller answers HTTP (the path every command takes); its
+MQTT last will (`offline`) makes them unavailable at once, until a poll finds it answering again.
 Every zone that opens gets a deadline from the watchdog (see `watchdog.py`), whoever opened it:
 the hub, the controller's own programs, or someone at the controller.
 """
@@ -43,8 +44,16 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
     config_model = OpenSprinklerConfig
 
     async def __aenter__(self) -> Self:
-        config = self.config
         self._stack = AsyncExitStack()
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _open(self) -> None:
+        config = self.config
         self.api = await self._stack.enter_async_context(
             OpenSprinklerApi(config.url, config.password.get_secret_value(), timeout=config.request_timeout)
         )
@@ -52,9 +61,9 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
         self._requested: dict[int, tuple[int, float]] = {}  # station → (seconds, when) of runs the hub started
         self.nstations: int | None = None
         self._http_ok: bool | None = None
-        self._mqtt_online = True
         self._poll_now = asyncio.Event()
         self._warned_stations: set[int] = set()
+        self._removers: list[Callable[[], None]] = []
         self.watchdog = Watchdog(
             self.context.require_timers(), f"opensprinkler.{config.name}", self.context.clock, self.context.counters,
             self._enforce_max_run,
@@ -65,8 +74,6 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
         self.context.set_available(False)
         for deadline in await self.watchdog.restore():
             log.info("Re-armed the run limit of '%s' (ends %s)", deadline.entity_id, iso(deadline.deadline))
-        self._removers: list[Callable[[], None]] = []
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -134,12 +141,12 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
             self._removers.append(await mqtt.subscribe(topic, handler, qos=1))
 
     def _on_availability(self, message: Message) -> None:
-        self._mqtt_online = messages.availability(message.payload)
-        if self._mqtt_online:
+        if messages.availability(message.payload):
             self._poll_now.set()  # it may have been away for a while: read its whole state now
         else:
-            self._http_ok = None  # gone: only a poll after it comes back says whether it answers
-        self._refresh_availability()
+            log.debug("OpenSprinkler '%s' is offline on MQTT", self.config.name)
+            self._http_ok = None  # gone, most likely: only a poll that it answers shows it again
+            self._refresh_availability()
 
     def _on_station(self, message: Message) -> None:
         event = messages.station_event(message.topic.rsplit("/", 1)[1], message.payload)
@@ -312,7 +319,7 @@ class OpenSprinklerDriver(Driver[OpenSprinklerConfig]):
         self._refresh_availability()
 
     def _refresh_availability(self) -> None:
-        self.context.set_available(bool(self._http_ok) and self._mqtt_online)
+        self.context.set_available(bool(self._http_ok))
 
     # --- the watchdog's hand ---------------------------------------------------------------------
     async def _enforce_max_run(self, station: int, attempt: int) -> bool:
