@@ -189,6 +189,8 @@ async def test_commands_drive_the_robot_and_are_confirmed(start: Start, robot: O
 
         assert (await command(hub, "dock")).value == "returning"
         assert robot.received[-1] == "mower_logic:mowing/abort_mowing"
+        with pytest.raises(CommandError, match="on its way home; OpenMower can start it again once it has docked"):
+            await command(hub, "start_mowing")
         await clock.advance(30)
         await eventually(lambda: value(hub) == "docked")
         assert (await command(hub, "dock")).value == "docked"  # already home: nothing to send

@@ -166,6 +166,8 @@ class OpenMowerDriver(Driver[OpenMowerConfig]):
             raise CommandError(refusal)
         if robot.emergency:
             raise CommandError("The mower will not start: it reports an emergency stop; check it and clear it there")
+        if robot.behaviour == "DOCKING":
+            raise CommandError("The mower is on its way home; OpenMower can start it again once it has docked")
         if robot.behaviour == "PAUSED":
             return CONTINUE
         return START if robot.behaviour == "IDLE" else None  # undocking, mowing: it is on its way already

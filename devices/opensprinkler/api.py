@@ -45,6 +45,7 @@ class _HidePassword(logging.Filter):
     _PW = re.compile(r"pw=[^&\s\"]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the `pw` value in the message; never drop the record."""
         message = record.getMessage()
         if "pw=" in message:
             record.msg, record.args = self._PW.sub("pw=***", message), None

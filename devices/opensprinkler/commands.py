@@ -1,7 +1,8 @@
 """What each OpenSprinkler entity does when commanded, in terms of the controller's HTTP API.
 
 - a zone (`valve`): `open` runs its station for `duration` seconds (default: the zone's
-  `default_duration`), refused if that is longer than its `max_run`; `close` stops it.
+  `default_duration`), refused if that is longer than its `max_run`; a zone that already runs
+  keeps its run; `close` stops it (or takes it out of the queue).
 - the master valve: it opens by itself with any zone, so `open` is refused; `close` stops all zones.
 - `button.<name>_stop_all`: stops every zone and empties the controller's queue.
 - `number.<name>_rain_delay`: `set_value` hours of rain delay (0 ends it).
@@ -36,7 +37,9 @@ class ZoneCommands:
         driver = self._driver
         if command.action == "open":
             seconds = run_seconds(driver, zone, command.params.get("duration"))
-            driver.request_run(zone.station, seconds)
+            state = driver.context.state(zone.id)
+            if state is None or state.value != "open":  # a zone that runs keeps its run (as the firmware does)
+                driver.request_run(zone.station, seconds)
             await driver.call(driver.api.run_station(zone.station, seconds))
         else:
             await driver.call(driver.api.stop_station(zone.station))
