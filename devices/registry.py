@@ -11,6 +11,8 @@ from typing import Any
 from devices.base import Driver
 from devices.discovery.driver import HaDiscoveryDriver
 from devices.mqtt.generic import MqttDriver
+from devices.openmower import OpenMowerDriver
+from devices.opensprinkler import OpenSprinklerDriver
 from devices.serial.dsmr import DsmrDriver
 from devices.serial.line import SerialLineDriver
 from devices.tasmota.driver import TasmotaDriver
@@ -28,6 +30,8 @@ BUILTIN: Mapping[str, DriverClass] = {
     "ha_discovery": HaDiscoveryDriver,
     "tasmota": TasmotaDriver,
     "zigbee2mqtt": Zigbee2MqttDriver,
+    "opensprinkler": OpenSprinklerDriver,
+    "openmower": OpenMowerDriver,
 }
 
 
