@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from hub.demo import run_demo
 
-            return _serve(lambda stop: run_demo(args.mqtt_port, args.data_dir, stop))
+            data_dir = args.data_dir.resolve()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            return _serve(lambda stop: run_demo(args.mqtt_port, data_dir, stop))
         if args.command == "history":
             return history_export.run(args, load(args.config))
     except ConfigError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from amqtt.broker import Broker
 
@@ -33,6 +33,19 @@ def ensure_free(host: str, port: int) -> None:
             ) from None
 
 
+class _Broker(Broker):  # type: ignore[misc]
+    """amqtt's broker with one fix: retained messages go only to subscriptions of the session itself.
+
+    amqtt 0.12 replays, at every connect, the retained messages for the topic filters of *every*
+    client: a new `mosquitto_sub -t 'hausmeister/#'` also got `zigbee2mqtt/bridge/state`.
+    """
+
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(holder is session for holder, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
 class EmbeddedBroker:
     """An amqtt broker on `host:port`, anonymous access, for the demo."""
 
@@ -43,7 +56,7 @@ class EmbeddedBroker:
 
     async def __aenter__(self) -> Self:
         ensure_free(self.host, self.port)
-        self._broker = Broker(
+        self._broker = _Broker(
             {
                 "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
                 "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},

@@ -190,7 +190,9 @@ class MqttConnection:
     async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False) -> None:
         """Publish, or raise `DriverError` while the broker is unreachable."""
         client = self._client
-        if client is None or not self.connected:
+        # `_client` is set once the broker accepted us; handlers of retained messages may answer even
+        # before every filter is restored and `connected` is announced.
+        if client is None:
             raise DriverError(f"not connected to the MQTT broker at {self._address}")
         data = payload.encode() if isinstance(payload, str) else payload
         try:
