@@ -29,5 +29,5 @@ def setup(verbose: bool = False, level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO))
     # The broker and client libraries are chatty at debug level; keep them at warnings unless asked.
-    for noisy in ("amqtt", "transitions", "aiomqtt", "uvicorn.access", "httpx", "httpcore"):
+    for noisy in ("amqtt", "transitions", "aiomqtt", "aiosqlite", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)

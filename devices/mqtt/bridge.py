@@ -90,6 +90,11 @@ class HubBridge:
         await self._publish(f"{self._base}/state/{state.entity_id}", body.encode())
 
     async def _publish(self, topic: str, body: bytes) -> None:
+        if not self._mqtt.connected:
+            # Until every subscription (our command topic too) is restored, say nothing: whoever sees
+            # our states must be able to command at once. The whole state goes out on connect.
+            self._counters.inc("mqtt.mirror_skipped")
+            return
         try:
             await self._mqtt.publish(topic, body, qos=0, retain=True)
         except DriverError:

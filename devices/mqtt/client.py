@@ -99,9 +99,15 @@ class PahoClient:
 
     async def subscribe(self, topic_filter: str, qos: int) -> None:
         """Subscribe and wait for the broker's SUBACK."""
-        result, mid = self._client.subscribe(topic_filter, qos)
+        await self.subscribe_many([(topic_filter, qos)])
+
+    async def subscribe_many(self, filters: list[tuple[str, int]]) -> None:
+        """Subscribe to several filters in one SUBSCRIBE packet (one round trip) and wait for the SUBACK."""
+        if not filters:
+            return
+        result, mid = self._client.subscribe(filters)
         if result != paho.MQTT_ERR_SUCCESS or mid is None:
-            raise MqttFailure(f"subscribe to '{topic_filter}' failed: {paho.error_string(result)}")
+            raise MqttFailure(f"subscribe to {len(filters)} topics failed: {paho.error_string(result)}")
         future = self._subscribes[mid] = self._loop.create_future()
         racing: set[asyncio.Future[Any]] = {future, self.disconnected}
         await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)

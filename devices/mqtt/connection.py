@@ -117,8 +117,8 @@ class MqttConnection:
         self._client = client
         try:
             client.publish(self.status_topic, ONLINE, qos=1, retain=True)
-            for topic_filter, qos in list(self.router.filters()):
-                await client.subscribe(topic_filter, qos)
+            # One SUBSCRIBE for every filter: a reconnect with hundreds of entities is one round trip.
+            await client.subscribe_many(list(self.router.filters()))
             self._connected.set()
             self._was_up = True
             log.info("Connected to the MQTT broker at %s", self._address)
