@@ -62,8 +62,12 @@ class RuleStatus:
 class RuleEngine:
     """Runs the rules of a directory against a hub."""
 
-    def __init__(self, hub: RulesHub, *, directory: Path | None = None) -> None:
+    def __init__(
+        self, hub: RulesHub, *, directory: Path | None = None, files: list[Path] | None = None, watch: bool = True
+    ) -> None:
         self.hub = hub
+        self._only = files  # load just these files (rule scenarios)
+        self._watch = watch and files is None
         config = hub.config
         self.settings = config.settings.rules
         self.directory = directory or config.rules_dir
@@ -130,12 +134,13 @@ class RuleEngine:
             group.create_task(env.outbox.run(), name="rules:outbox")
             group.create_task(self._flush_traces(), name="rules:traces")
             self._watcher = Watcher(self.directory, self.hub.clock, self.settings.reload_interval, self._changed)
-            stamps = await asyncio.to_thread(snapshot, self.directory)
-            await self._changed(sorted(stamps), [])
+            stamps = await asyncio.to_thread(snapshot, self.directory) if self._only is None else {}
+            await self._changed(self._only if self._only is not None else sorted(stamps), [])
             self._watcher.remember(stamps)
             log.info("Rules: %d loaded from %s", len(self.rules), self.directory)
             ready.set()
-            group.create_task(self._watcher.run(), name="rules:reload")
+            if self._watch:
+                group.create_task(self._watcher.run(), name="rules:reload")
 
     async def _close(self) -> None:
         env = self._services

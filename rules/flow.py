@@ -281,7 +281,7 @@ class Repeat(Action):
             if items is not None and index >= len(items):
                 break
             child = {**scope, "repeat": self._variable(index, items)}
-            resuming_here = bool(resume) and index == int(resume[0]) if resume else False
+            resuming_here = bool(resume) and index == int(resume[0])  # type: ignore[index]
             if self.while_ is not None and not resuming_here and not all_hold(self.while_, run.env, child, steps):
                 break
             run.position.append(index)

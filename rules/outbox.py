@@ -53,8 +53,12 @@ class Outbox:
     async def drain(self) -> None:
         """Send everything queued now."""
         mqtt = self._mqtt
+        sent = 0
         while self._queue and mqtt is not None:
             topic, payload, qos, retain = self._queue.popleft()
+            sent += 1
+            if sent % 100 == 0:
+                await asyncio.sleep(0)  # a publish that never waits must not starve the loop
             try:
                 await mqtt.publish(topic, payload, qos=qos, retain=retain)
             except DriverError as exc:
