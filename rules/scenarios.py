@@ -162,6 +162,7 @@ class ScenarioResult:
 
     file: Path
     name: str
+    location: Location
     failures: list[str] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
 
@@ -204,12 +205,12 @@ def _settings(place: PlaceModel, base: Config | None) -> HubConfig:
 
 async def run_scenario(path: Path, scenario: ScenarioModel, files: list[Path], settings: HubConfig) -> ScenarioResult:
     """Run one scenario in a fresh sandbox and report what failed."""
-    result = ScenarioResult(path, scenario.name)
     with tempfile.TemporaryDirectory(prefix="hausmeister-scenario-") as tmp:
         hub_section = HubSection(**{**settings.hub.model_dump(), "data_dir": Path(tmp)})
         rules_section = RulesSection(**{**settings.rules.model_dump(), "directory": path.parent})
         config = Config(settings.model_copy(update={"hub": hub_section, "rules": rules_section}))
         location = Location.from_settings(hub_section)
+        result = ScenarioResult(path, scenario.name, location)
         clock = FakeClock(_parse_when(scenario.start, location, None))
         async with SandboxHub(config, clock) as hub:
             for entity_id, value in scenario.states.items():
