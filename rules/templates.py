@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.entity import KINDS
 from hub.state import State
 from hub.store import StateStore
 from hub.template import Template, TemplateFailure, coerce
@@ -141,6 +142,8 @@ class _KindStates:
         self._kind = kind
 
     def __getattr__(self, object_id: str) -> dict[str, Any] | None:
+        if object_id.startswith("_"):
+            raise AttributeError(object_id)
         return state_view(self._store.get(f"{self._kind}.{object_id}"), self._location)
 
 
@@ -155,6 +158,9 @@ class StatesAccess:
         return state_value(self._store.get(entity_id))
 
     def __getattr__(self, kind: str) -> _KindStates:
+        # Only entity kinds: the sandbox asks for attributes like `unsafe_callable` before calling.
+        if kind not in KINDS:
+            raise AttributeError(kind)
         return _KindStates(self._store, self._location, kind)
 
 
