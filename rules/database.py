@@ -94,17 +94,31 @@ class RulesDatabase:
         """Write changed traces and rule states in one transaction; drop traces beyond the kept ones."""
         if self._db is None:
             return
-        rows: list[tuple[str, int, float, str]] = []
+        written: list[Trace] = []
         oldest: list[tuple[str, int]] = []
         for rule_id, traces in self.book.take_dirty():
-            rows.extend((t.rule_id, t.run_id, t.started, t.to_json()) for t in traces)
+            written.extend(traces)
             kept = self.book.latest(rule_id)
             if kept:
                 oldest.append((rule_id, kept[-1].run_id))
         states, self._pending_states = self._pending_states, {}
-        if not rows and not states:
+        if not written and not states:
             return
+        try:
+            await self._write(written, oldest, states)
+        except BaseException:
+            # Not written (the hub is stopping, the disk failed): keep it all for the next flush.
+            for trace in written:
+                self.book.changed(trace)
+            self._pending_states = {**states, **self._pending_states}
+            raise
+
+    async def _write(
+        self, traces: list[Trace], oldest: list[tuple[str, int]], states: dict[str, RuleState | None]
+    ) -> None:
+        assert self._db is not None
         db = self._db
+        rows = [(t.rule_id, t.run_id, t.started, t.to_json()) for t in traces]
         await db.executemany("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?)", rows)
         await db.executemany("DELETE FROM traces WHERE rule_id = ? AND run_id < ?", oldest)
         await db.executemany(
