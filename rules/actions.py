@@ -56,7 +56,7 @@ def command_params(action_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in data.items():
         param = spec.params.get(name)
         if param is None:
-            raise schema.SpecError(_unknown_param(command, name, list(spec.params)), "data", name)
+            raise schema.SpecError(_unknown_param(command, name, list(spec.params)), "data", name, key=True)
         params[name] = _param_value(name, value, param.type)
     for name, param in spec.params.items():
         if param.required and name not in params:

@@ -29,9 +29,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class SpecError(ValueError):
     """A problem found after the models validated; `at` is the path below the part being loaded."""
 
-    def __init__(self, message: str, *at: str | int) -> None:
+    def __init__(self, message: str, *at: str | int, key: bool = False) -> None:
         super().__init__(message)
         self.at = at
+        self.key = key  # the position of the key (an unknown name), not of its value
 
 
 # --- field types ------------------------------------------------------------------------------

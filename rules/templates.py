@@ -71,6 +71,11 @@ def _contains_template(data: Any) -> bool:
     return False
 
 
+def plain(data: Any) -> Any:
+    """YAML data as plain dicts, lists and scalars (templates as their text)."""
+    return _plain(data)
+
+
 def _plain(data: Any) -> Any:
     # ruamel's CommentedMap/Seq carry positions and comments; runs and traces want plain data.
     if isinstance(data, Template):
