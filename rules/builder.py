@@ -214,11 +214,10 @@ class Builder:
         """Build one condition (a bare template string is a template condition)."""
         if isinstance(raw, str):
             try:
-                compile_template(raw)
+                raw = {"condition": "template", "value_template": compile_template(raw)}
             except ValueError as exc:
                 self.issue(loc, str(exc))
                 return None
-            raw = {"condition": "template", "value_template": raw}
         kind = self._kind(raw, loc, ("condition",), schema.CONDITIONS, "condition")
         if kind is None:
             return None

@@ -90,6 +90,8 @@ def _weekdays(value: Any) -> frozenset[int]:
 
 
 def _template(value: Any) -> Template:
+    if isinstance(value, Template):
+        return value  # compiled already (a condition written as a bare template)
     if not isinstance(value, str):
         raise ValueError("a template must be text, e.g. \"{{ states('sensor.x') | float > 20 }}\"")
     return compile_template(value)
