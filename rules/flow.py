@@ -52,6 +52,8 @@ def _deadline(run: Run, resume: Path | None, seconds: float | None) -> float:
 class Delay(Action):
     """`delay:` — wait a fixed or templated time (persisted: survives a restart)."""
 
+    waits = True
+
     def __init__(self, model: schema.DelayModel, path: str) -> None:
         super().__init__(model, path)
         self.delay = model.delay
@@ -85,6 +87,8 @@ class Delay(Action):
 
 class _Wait(Action):
     """Shared by the two waits: the deadline, the `wait` variable, the timeout outcome."""
+
+    waits = True
 
     def __init__(self, model: schema.WaitTemplateModel | schema.WaitTriggerModel, path: str) -> None:
         super().__init__(model, path)

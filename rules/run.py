@@ -105,6 +105,7 @@ class Run:
         self.effect_chain: Chain = chain | {owner.id}  # what this run's effects carry to the triggers they cause
         self.position: Path = []
         self.cancel_reason: str | None = None
+        self.eager = True  # may still run on the stack of whoever triggered it (see rules.eager)
         self._key = key_of(owner.id, f"run:{trace.run_id}")
 
     @property
@@ -152,6 +153,11 @@ class Run:
             return
         if self.cancel_reason is not None:
             raise Cancelled(self.cancel_reason)
+        if action.waits and self.eager:
+            # Leave the caller's stack before anything that waits: from here on the run is a task of
+            # its own, so code that looks at the current task (asyncio.timeout) sees the right one.
+            self.eager = False
+            await asyncio.sleep(0)
         record = ActionStep(action.path, action.alias or action.describe(), self.env.time())
         self.trace.actions.append(record)
         try:

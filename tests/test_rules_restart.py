@@ -47,7 +47,9 @@ async def test_a_state_that_breaks_the_hold_after_a_restart_cancels_it(tmp_path:
 async def test_a_hold_whose_deadline_passed_while_down_follows_late(tmp_path: Path) -> None:
     for late, expected in (("run", ["valve.open valve.bed"]), ("skip", []), ('"00:30:00"', ["valve.open valve.bed"])):
         folder = tmp_path / late.strip('"').replace(":", "")
-        async with RuleLab(folder, HOLD.format(late=late), states={"sensor.moisture": 40, "valve.bed": "closed"}) as lab:
+        async with RuleLab(
+            folder, HOLD.format(late=late), states={"sensor.moisture": 40, "valve.bed": "closed"}
+        ) as lab:
             await lab.change("sensor.moisture", 25)
             await lab.restart(down=1200)  # back at 12:20, ten minutes after the deadline
             assert lab.commands() == expected, late
