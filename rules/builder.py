@@ -302,8 +302,9 @@ class Builder:
     def _repeat(self, model: schema.RepeatModel, raw: Mapping[str, Any], loc: Loc) -> act.Action:
         while_ = self.conditions(raw["while"], (*loc, "while")) if "while" in raw else None
         until = self.conditions(raw["until"], (*loc, "until")) if "until" in raw else None
+        items = self.value(raw["for_each"], (*loc, "for_each")) if isinstance(raw.get("for_each"), list) else None
         sequence = self.actions(raw["sequence"], (*loc, "sequence"))
-        return flow.Repeat(model, self.path(loc[:-1]), sequence, while_, until)
+        return flow.Repeat(model, self.path(loc[:-1]), sequence, (while_, until, items))
 
     # --- calls ----------------------------------------------------------------------------------
     def call(self, model: schema.CallModel, raw: Mapping[str, Any], loc: Loc) -> act.Action | None:

@@ -27,7 +27,7 @@ from rules.database import FILENAME, RulesDatabase, RuleState
 from rules.deadlines import Deadlines
 from rules.guard import Chain, LoopGuard
 from rules.hubapi import RulesHub
-from rules.loader import RuleFile, clashes, load_rule_file, rule_files
+from rules.loader import RuleFile, clashes, load_rule_file
 from rules.location import Location
 from rules.outbox import Outbox
 from rules.reload import Watcher, snapshot
@@ -335,10 +335,6 @@ class RuleEngine:
     def traces(self, rule_id: str) -> list[Trace]:
         """The kept traces of a rule, newest first."""
         return self.book.latest(rule_id)
-
-    def all_files(self) -> list[Path]:
-        """The rule files in the directory now."""
-        return rule_files(self.directory)
 
     async def flush(self) -> None:
         """Write pending traces and deadlines now (tests and the CLI use it)."""
