@@ -6,6 +6,7 @@ the same file with plain sqlite3 while the hub runs (WAL mode lets both work at 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class RulesDatabase:
         self.states: dict[str, RuleState] = {}
         self._pending_states: dict[str, RuleState | None] = {}
         self._db: aiosqlite.Connection | None = None
+        self._writing = asyncio.Lock()  # one flush at a time, so rule states are written in order
 
     async def __aenter__(self) -> Self:
         if self._db is not None:
@@ -92,6 +94,10 @@ class RulesDatabase:
 
     async def flush(self) -> None:
         """Write changed traces and rule states in one transaction; drop traces beyond the kept ones."""
+        async with self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if self._db is None:
             return
         written: list[Trace] = []
