@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from hub.clock import FakeClock
 from hub.config import Config, HubConfig, HubSection, RulesSection
@@ -44,7 +44,7 @@ from hub.validation import validate_model
 from hub.yamlfile import load_file
 from rules.engine import RuleEngine
 from rules.loader import rule_files
-from rules.location import Location
+from rules.location import Location, zone_named
 from rules.sandbox import Effect, Message, SandboxHub
 from rules.schema import Duration, EntityIds, Model
 from rules.templates import same_state
@@ -68,6 +68,11 @@ class PlaceModel(Model):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     elevation: float = 0.0
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else str(zone_named(value))
 
 
 class StateModel(Model):
