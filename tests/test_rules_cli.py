@@ -108,7 +108,7 @@ def test_check_validates_rules_against_the_configuration(tmp_path: Path) -> None
     )
     done = hausmeister("check", "-c", config)
     assert done.returncode == 0, done.stderr
-    assert "1 rules in 1 files are valid" in done.stdout
+    assert "1 rule in 1 file, valid" in done.stdout
 
 
 class FinderConfig(DeviceConfig):
