@@ -106,7 +106,6 @@ class Run:
         self.position: Path = []
         self.cancel_reason: str | None = None
         self.eager = True  # may still run on the stack of whoever triggered it (see rules.eager)
-        self._key = key_of(owner.id, f"run:{trace.run_id}")
 
     @property
     def id(self) -> int:
@@ -197,9 +196,12 @@ class Run:
             "actions": self.owner.actions_fingerprint,
             **(extra or {}),
         }
-        self.env.deadlines.save(self.owner.id, self._key, deadline, payload)
+        self.env.deadlines.save(self.owner.id, self._key(), deadline, payload)
+
+    def _key(self) -> str:
+        return key_of(self.owner.id, f"run:{self.id}")
 
     def unpersist(self) -> None:
         """The wait is over: forget it (kept when the hub stops or the rule is replaced: it resumes then)."""
         if not self.env.closing and not self.owner.keeps_deadlines:
-            self.env.deadlines.delete(self._key)
+            self.env.deadlines.delete(self._key())
