@@ -47,6 +47,16 @@ def demo_config(mqtt_port: int, data_dir: Path, sprinkler_port: int, meter_port:
     return parse_config(load_text(text, "demo.yaml"), "demo.yaml", config_models(load_registry()))
 
 
+def copy_example_rules(folder: Path) -> None:
+    """Put the shipped example rules and their scenarios in the demo's rules folder (once)."""
+    if folder.exists():
+        return  # the user's edits stay
+    folder.mkdir(parents=True)
+    for item in files("rules").joinpath("examples").iterdir():
+        if item.name.endswith(".yaml"):
+            (folder / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -55,6 +65,7 @@ def _free_port() -> int:
 
 async def run_demo(mqtt_port: int, data_dir: Path, stop: asyncio.Event) -> None:
     """Run broker, simulators and hub until `stop` is set (`data_dir` absolute and existing)."""
+    await asyncio.to_thread(copy_example_rules, data_dir / "rules")
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(EmbeddedBroker(HOST, mqtt_port))
         meter_port = await stack.enter_async_context(VirtualSerialDevice(data_dir / "p1-meter"))
