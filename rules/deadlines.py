@@ -100,12 +100,16 @@ class Deadlines:
             await self._write()
 
     async def _write(self) -> None:
+        # One change at a time, taken off the queue only once written: a write cut short by
+        # shutdown (the writer task is cancelled) stays pending for the final flush. Writes are
+        # idempotent, so writing one twice is harmless; losing one would lose a timer.
         while self._pending:
-            pending, self._pending = self._pending, {}
-            for key, op in pending.items():
-                if isinstance(op, _Save):
-                    await self._store.save(key, op.owner, op.deadline, dict(op.payload))
-                elif op.owner is not None:
-                    await self._store.delete_owner(op.owner)
-                else:
-                    await self._store.delete(key)
+            key, op = next(iter(self._pending.items()))
+            if isinstance(op, _Save):
+                await self._store.save(key, op.owner, op.deadline, dict(op.payload))
+            elif op.owner is not None:
+                await self._store.delete_owner(op.owner)
+            else:
+                await self._store.delete(key)
+            if self._pending.get(key) is op:
+                del self._pending[key]

@@ -25,8 +25,8 @@ from hub.events import Event, Notification
 from hub.state import State
 from hub.store import StateStore
 from hub.timers import TimerStore
+from hub.topics import matches
 from rules.hubapi import MessageHandler
-from rules.topics import matches
 
 
 @dataclass(frozen=True, slots=True)

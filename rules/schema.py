@@ -17,9 +17,9 @@ from pydantic import AfterValidator, AliasChoices, BeforeValidator, ConfigDict, 
 
 from hub.config import Strict
 from hub.entity import EntityId
+from hub.topics import validate_filter
 from rules.durations import parse_duration
 from rules.templates import RuleTemplate, compile_template
-from rules.topics import validate_filter
 
 _RULE_ID = re.compile(r"^[a-z0-9_]+$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -3,10 +3,15 @@ directory after the engine is closed and a new one opened; `late:` decides about
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from hub.timers import TimerStore
 from rules.database import read_traces
+from rules.deadlines import Deadlines
 from tests.rulelab import BERLIN, RuleLab
 
 HOLD = """
@@ -180,3 +185,36 @@ async def test_a_wait_continues_after_a_restart_with_the_time_it_had_left(tmp_pa
         await lab.restart(down=60)
         await lab.change("binary_sensor.door", "off")
         assert [e.data["message"] for e in lab.effects("notify")][-1] == "closed=True"
+
+
+class _SlowStore(TimerStore):
+    """A real timer store whose second write hangs until released (a slow SD card at shutdown)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = asyncio.Event()
+        self.stuck = asyncio.Event()
+        self.writes = 0
+
+    async def save(self, key: str, owner: str, deadline: float, payload: dict[str, Any] | None = None) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            self.stuck.set()
+            await self.release.wait()
+        await super().save(key, owner, deadline, payload)
+
+
+async def test_a_deadline_write_cut_short_by_shutdown_is_written_by_the_final_flush(tmp_path: Path) -> None:
+    async with _SlowStore(tmp_path / "timers.db") as store:
+        deadlines = Deadlines(store)
+        for n in range(3):
+            deadlines.save("water", f"rule:water:hold{n}", 1000.0 + n, {"n": n})
+        writer = asyncio.create_task(deadlines.run())
+        await store.stuck.wait()
+        writer.cancel()  # the hub stops while the second write is under way
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        store.release.set()
+        await deadlines.flush()  # what the engine does on close
+        saved = await store.load()
+    assert [(r.key, r.deadline) for r in saved] == [(f"rule:water:hold{n}", 1000.0 + n) for n in range(3)]

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 from devices.payload import BadPayload, preview
 from hub.counters import Counters
+from hub.topics import match_levels, matches, validate_filter
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Handler", "Message", "Router", "matches", "validate_filter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,38 +26,6 @@ class Message:
 
 
 Handler = Callable[[Message], None]
-
-
-def validate_filter(topic_filter: str) -> str:
-    """Check MQTT wildcard rules: `+` fills a whole level, `#` only as the whole last level."""
-    levels = topic_filter.split("/")
-    for index, level in enumerate(levels):
-        if "#" in level and (level != "#" or index != len(levels) - 1):
-            raise ValueError(f"'{topic_filter}': '#' must be the whole last level of a topic filter")
-        if "+" in level and level != "+":
-            raise ValueError(f"'{topic_filter}': '+' must fill a whole level of a topic filter")
-    return topic_filter
-
-
-def matches(topic_filter: str, topic: str) -> bool:
-    """Whether `topic` matches the (valid) `topic_filter`."""
-    return _match(topic_filter.split("/"), topic.split("/"))
-
-
-def _match(pattern: list[str], levels: list[str]) -> bool:
-    for index, part in enumerate(pattern):
-        if part == "#":
-            # '#' does not match topics starting with '$' at the first level ($SYS).
-            return not (index == 0 and levels and levels[0].startswith("$"))
-        if index >= len(levels):
-            return False
-        if part == "+":
-            if index == 0 and levels[0].startswith("$"):
-                return False
-            continue
-        if part != levels[index]:
-            return False
-    return len(pattern) == len(levels)
 
 
 class Router:
@@ -88,7 +59,7 @@ class Router:
         handlers = list(self._exact.get(message.topic, ()))
         if self._wild:
             levels = message.topic.split("/")
-            handlers.extend(h for _, pattern, h in self._wild if _match(pattern, levels))
+            handlers.extend(h for _, pattern, h in self._wild if match_levels(pattern, levels))
         for handler in handlers:
             try:
                 handler(message)

@@ -1,7 +1,7 @@
-"""MQTT topic filters for rules: checked when a rule is loaded, matched by the scenario runner.
+"""MQTT topic filters: the wildcard rules, shared by the MQTT router (devices) and the rules.
 
-`rules/` may not import `devices/`, so this repeats the few lines of MQTT's wildcard rules that
-`devices.mqtt.topics` also has (a candidate to move into the hub core).
+A filter is a topic with `+` (exactly one level) and `#` (the rest, only as the last level);
+topics that start with `$` (the broker's `$SYS`) are never matched by a leading wildcard.
 """
 
 from __future__ import annotations
@@ -22,13 +22,20 @@ def validate_filter(topic_filter: str) -> str:
 
 def matches(topic_filter: str, topic: str) -> bool:
     """Whether `topic` matches the (valid) `topic_filter`."""
-    pattern = topic_filter.split("/")
-    levels = topic.split("/")
+    return match_levels(topic_filter.split("/"), topic.split("/"))
+
+
+def match_levels(pattern: list[str], levels: list[str]) -> bool:
+    """`matches` on filter and topic already split at '/' (the router keeps filters split)."""
     for index, part in enumerate(pattern):
         if part == "#":
-            return not (index == 0 and levels[0].startswith("$"))
-        if index >= len(levels) or (part != "+" and part != levels[index]):
+            return not (index == 0 and levels and levels[0].startswith("$"))
+        if index >= len(levels):
             return False
-        if part == "+" and index == 0 and levels[0].startswith("$"):
+        if part == "+":
+            if index == 0 and levels[0].startswith("$"):
+                return False
+            continue
+        if part != levels[index]:
             return False
     return len(pattern) == len(levels)
