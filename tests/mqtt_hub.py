@@ -19,6 +19,8 @@ def hub_config(mosquitto: Mosquitto, data_dir: Path, prefix: str, devices: str, 
     """A validated config: the test broker, a base topic and client id of this test's own, `devices`."""
     text = (
         f"hub:\n  data_dir: {data_dir}\n"
+        # A config built in code has no folder of its own: keep its rules out of the working directory.
+        f"rules:\n  directory: {data_dir}/rules\n"
         f"mqtt:\n  host: {mosquitto.host}\n  port: {mosquitto.port}\n"
         f"  client_id: hub-{prefix}\n  base_topic: {prefix}/hub\n  reconnect_min: 0.05\n"
         f"{textwrap.indent(textwrap.dedent(mqtt_extra), '  ')}"

@@ -51,6 +51,17 @@ async def publish(
     await client.publish(doc.localize(f'"{topic}', prefix, *ROOTS)[1:], payload, qos=1, retain=retain)
 
 
+async def discovered(hub: Hub, entity_id: str) -> None:
+    """Wait until the entity exists and every announcement so far is applied (its topics subscribed)."""
+    counters = hub.counters
+    await eventually(
+        lambda: (
+            hub.store.spec(entity_id) is not None
+            and counters.get("ha_discovery.applied") == counters.get("ha_discovery.queued")
+        )
+    )
+
+
 def value(hub: Hub, entity_id: str) -> object:
     state = hub.store.get(entity_id)
     return None if state is None else state.value
@@ -85,7 +96,7 @@ async def test_documented_switch_appears_reports_and_obeys(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, doc.HA_SWITCH_IRRIGATION)
-        await eventually(lambda: hub.store.spec("switch.garden_irrigation") is not None)
+        await discovered(hub, "switch.garden_irrigation")
         assert hub.store.spec("switch.garden_irrigation").display_name == "Garden Irrigation"  # type: ignore[union-attr]
 
         state_topic = f"{prefix}/homeassistant/switch/irrigation/state"
@@ -104,7 +115,7 @@ async def test_abbreviations_and_topic_base_are_expanded(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, doc.HA_SWITCH_ABBREVIATED)
-        await eventually(lambda: hub.store.spec("switch.garden") is not None)
+        await discovered(hub, "switch.garden")
         base = f"{prefix}/homeassistant/switch/irrigation"
         async with answering(mosquitto, f"{base}/set", lambda p: (f"{base}/state", p)) as received:
             assert (await hub.command("switch.garden", "turn_on")).value == "on"
@@ -118,7 +129,7 @@ async def test_sensors_share_a_state_topic_and_a_device_named_once(
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_BEDROOM_T_TOPIC, doc.HA_BEDROOM_T)
         await publish(probe, prefix, doc.HA_BEDROOM_H_TOPIC, doc.HA_BEDROOM_H)
-        await eventually(lambda: hub.store.spec("sensor.bedroom_humidity") is not None)
+        await discovered(hub, "sensor.bedroom_humidity")
         temperature = hub.store.spec("sensor.bedroom_temperature")
         assert temperature is not None
         assert (temperature.unit, temperature.device_class) == ("°C", "temperature")
@@ -133,7 +144,7 @@ async def test_device_based_config_adds_updates_and_removes_components(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_DEVICE_TOPIC, doc.HA_DEVICE)
-        await eventually(lambda: hub.store.spec("sensor.kitchen_humidity") is not None)
+        await discovered(hub, "sensor.kitchen_humidity")
         await publish(probe, prefix, "sensorBedroom/state", doc.HA_BEDROOM_STATE, retain=False)
         await eventually(lambda: value(hub, "sensor.kitchen_temperature") == 23.2)
         assert value(hub, "sensor.kitchen_humidity") == 43.7
@@ -151,7 +162,7 @@ async def test_device_based_config_adds_updates_and_removes_components(
 async def test_json_light_is_a_switch(mosquitto: Mosquitto, tmp_path: Path, prefix: str, probe: aiomqtt.Client) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_KITCHEN_LIGHT_TOPIC, doc.HA_KITCHEN_LIGHT)
-        await eventually(lambda: hub.store.spec("switch.kitchen") is not None)
+        await discovered(hub, "switch.kitchen")
         base = f"{prefix}/homeassistant/light/kitchen"
         await probe.publish(f"{base}/state", doc.HA_KITCHEN_LIGHT_STATE)
         await eventually(lambda: value(hub, "switch.kitchen") == "on")
@@ -172,10 +183,10 @@ async def test_object_id_and_config_override_choose_the_entity_id(
         await publish(probe, prefix, doc.HA_OBJECT_ID_TOPIC, doc.HA_OBJECT_ID)
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, doc.HA_SWITCH_IRRIGATION)
         await publish(probe, prefix, doc.HA_MOTION_TOPIC, doc.HA_MOTION)
-        await eventually(lambda: hub.store.spec("switch.beds_water") is not None)
-        await eventually(lambda: hub.store.spec("sensor.my_super_device") is not None)
+        await discovered(hub, "switch.beds_water")
+        await discovered(hub, "sensor.my_super_device")
         # "name": null means "the device's name": the motion sensor is just "Garden".
-        await eventually(lambda: hub.store.spec("binary_sensor.garden") is not None)
+        await discovered(hub, "binary_sensor.garden")
         await probe.publish(f"{prefix}/homeassistant/binary_sensor/garden/state", "ON")
         await eventually(lambda: value(hub, "binary_sensor.garden") == "on")
 
@@ -186,7 +197,7 @@ async def test_same_derived_id_gets_a_number(
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, "homeassistant/sensor/a/config", '{"name": "Soil", "state_topic": "x/a"}')
         await publish(probe, prefix, "homeassistant/sensor/b/config", '{"name": "Soil", "state_topic": "x/b"}')
-        await eventually(lambda: hub.store.spec("sensor.soil_2") is not None)
+        await discovered(hub, "sensor.soil_2")
         assert hub.store.spec("sensor.soil") is not None
 
 
@@ -195,7 +206,7 @@ async def test_documented_lawn_mower_reports_activity_and_docks(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_MOWER_TOPIC, doc.HA_MOWER)
-        await eventually(lambda: hub.store.spec("lawn_mower.lawn_mower_plus") is not None)
+        await discovered(hub, "lawn_mower.lawn_mower_plus")
         base = f"{prefix}/lawn_mower_plus"
         await probe.publish(f"{base}/state", '{"activity": "mowing"}')
         await eventually(lambda: value(hub, "lawn_mower.lawn_mower_plus") == "mowing")
@@ -214,7 +225,7 @@ async def test_documented_valve_by_state_and_by_position(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_VALVE_TOPIC, doc.HA_VALVE)
-        await eventually(lambda: hub.store.spec("valve.heater") is not None)
+        await discovered(hub, "valve.heater")
         state_topic, set_topic = f"{prefix}/heater/valve/state", f"{prefix}/heater/valve/set"
         await probe.publish(state_topic, doc.HA_VALVE_POSITION_STATE)
         await eventually(lambda: value(hub, "valve.heater") == "opening")
@@ -278,7 +289,7 @@ async def test_unavailable_switch_refuses_commands(
     config = '{"name": "Pump", "cmd_t": "homeassistant/x/set", "avty_t": "homeassistant/x/avail"}'
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, "homeassistant/switch/pump/config", config)
-        await eventually(lambda: hub.store.spec("switch.pump") is not None)
+        await discovered(hub, "switch.pump")
         with pytest.raises(CommandError, match="unavailable"):
             await hub.command("switch.pump", "turn_on")
         await probe.publish(f"{prefix}/homeassistant/x/avail", "online")
@@ -293,7 +304,7 @@ async def test_config_update_moves_the_entity_to_its_new_topic(
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         topic = "homeassistant/sensor/soil/config"
         await publish(probe, prefix, topic, '{"name": "Soil", "state_topic": "homeassistant/old", "unit_of_meas": "%"}')
-        await eventually(lambda: hub.store.spec("sensor.soil") is not None)
+        await discovered(hub, "sensor.soil")
         await probe.publish(f"{prefix}/homeassistant/old", "40")
         await eventually(lambda: value(hub, "sensor.soil") == 40)
 
@@ -328,7 +339,7 @@ async def test_bad_configs_and_payloads_are_counted_and_the_hub_carries_on(
             "homeassistant/sensor/typo/config",
             '{"stat_t": "homeassistant/t", "unit_of_meas": "°C", "colour": "red"}',
         )
-        await eventually(lambda: hub.store.spec("sensor.typo") is not None)
+        await discovered(hub, "sensor.typo")
         await eventually(lambda: hub.counters.get("ha_discovery.bad_config") == len(bad_configs))
         assert hub.counters.get("ha_discovery.unsupported") == 1
         assert hub.counters.get("ha_discovery.unknown_keys") == 1
@@ -346,7 +357,7 @@ async def test_bad_configs_and_payloads_are_counted_and_the_hub_carries_on(
 
         # The hub still discovers and serves what is good.
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, doc.HA_SWITCH_IRRIGATION)
-        await eventually(lambda: hub.store.spec("switch.garden_irrigation") is not None)
+        await discovered(hub, "switch.garden_irrigation")
 
 
 async def test_a_bad_update_keeps_the_entity_as_it_was(
@@ -354,7 +365,7 @@ async def test_a_bad_update_keeps_the_entity_as_it_was(
 ) -> None:
     async with discovery_hub(mosquitto, tmp_path, prefix) as hub:
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, doc.HA_SWITCH_IRRIGATION)
-        await eventually(lambda: hub.store.spec("switch.garden_irrigation") is not None)
+        await discovered(hub, "switch.garden_irrigation")
         await publish(probe, prefix, doc.HA_SWITCH_IRRIGATION_TOPIC, '{"name": "Irrigation"}')
         await eventually(lambda: hub.counters.get("ha_discovery.bad_config") == 1)
         await probe.publish(f"{prefix}/homeassistant/switch/irrigation/state", "ON")

@@ -98,6 +98,8 @@ class HaDiscoveryDriver(Driver[HaDiscoveryConfig]):
                 group.create_task(self._announcer.run())
             while True:
                 await self._apply(await self._queue.get())
+                # Once 'applied' catches up with 'queued', every announced entity listens to its topics.
+                self.context.counters.inc("ha_discovery.applied")
 
     async def execute(self, command: Command) -> None:
         """Commands are routed straight to each entity's own executor; this is only a fallback."""
@@ -134,6 +136,7 @@ class HaDiscoveryDriver(Driver[HaDiscoveryConfig]):
                 ", ".join(announcement.unknown_keys),
             )
         self._queue.put_nowait(announcement)
+        self.context.counters.inc("ha_discovery.queued")
 
     def _is_own(self, topic: str) -> bool:
         """Whether the config is one this hub announces (now or before publishing was turned off)."""

@@ -91,8 +91,11 @@ class PahoClient:
             await self._loop.run_in_executor(None, self._client.connect, options.host, options.port, options.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise MqttFailure(str(exc) or type(exc).__name__) from None
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # arrives as the CONNACK does, and a hub stopping during start-up would then hang.
         try:
-            await asyncio.wait_for(asyncio.shield(self._connected), options.connect_timeout)
+            async with asyncio.timeout(options.connect_timeout):
+                await asyncio.shield(self._connected)
         except TimeoutError:
             self.close()
             raise MqttFailure(f"no answer from the broker within {options.connect_timeout:g} s") from None
@@ -124,7 +127,8 @@ class PahoClient:
         """Send DISCONNECT (no last will) and wait (up to 2 s) until the socket is closed."""
         self._client.disconnect()
         with contextlib.suppress(TimeoutError, MqttFailure):
-            await asyncio.wait_for(asyncio.shield(self.disconnected), 2.0)
+            async with asyncio.timeout(2.0):
+                await asyncio.shield(self.disconnected)
         self.close()
 
     def close(self) -> None:

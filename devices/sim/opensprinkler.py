@@ -351,4 +351,5 @@ async def _cut_connection(client: aiomqtt.Client) -> None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-        await asyncio.wait_for(asyncio.shield(client._disconnected), 2.0)
+        async with asyncio.timeout(2.0):  # not wait_for: it can swallow a cancellation on Python 3.11
+            await asyncio.shield(client._disconnected)
