@@ -424,7 +424,7 @@ def main(argv: list[str]) -> int:
     if mode == "probe":
         result = run_probe(link, spec)
     else:
-        warm = warm_up(link, scenario)
+        warm = warm_up(link, scenario) if spec.get("warm_up", True) else 0.0
         emit("ready", warm_up_s=round(warm, 3))
         runner = {"closed": run_closed, "steps": run_steps, "burst": run_burst, "soak": run_soak}[mode]
         result = runner(link, scenario, spec, watch)

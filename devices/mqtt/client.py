@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 _SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+# Packets read per readiness callback before the loop gets a turn again (fairness under a flood).
+_MAX_READS = 100
 
 
 class MqttFailure(Exception):
@@ -82,6 +85,9 @@ class PahoClient:
         self.disconnected: asyncio.Future[None] = self._loop.create_future()
         self._subscribes: dict[int, asyncio.Future[None]] = {}
         self._misc: asyncio.TimerHandle | None = None
+        self._loop_thread = threading.get_ident()
+        self._flush_due = False  # a flush of queued packets is scheduled on the loop
+        self._writer_fd: int | None = None  # the socket was full: a writer waits for it to drain
 
     async def connect(self) -> None:
         """Open the connection and wait for the broker's CONNACK."""
@@ -171,13 +177,14 @@ class PahoClient:
         self._loop.call_soon_threadsafe(start)
 
     def _read(self) -> None:
+        # paho reads one packet per loop_read(). Under load many packets wait in the socket: read
+        # them all now instead of paying an event-loop round (epoll_wait and callbacks) for each.
         client = self._client
         try:
-            while True:
+            for _ in range(_MAX_READS):
                 client.loop_read()
                 sock = client.socket()
-                # An SSL socket can hold decoded bytes that select() does not see (paho issue #131).
-                if sock is None or not (hasattr(sock, "pending") and sock.pending() > 0):
+                if sock is None or not _more_to_read(sock):
                     break
         except Exception as exc:
             self._end(MqttFailure(f"read failed: {exc}"))
@@ -195,17 +202,80 @@ class PahoClient:
         if fileno > -1:
             self._loop.remove_reader(fileno)
             self._loop.remove_writer(fileno)
+        self._writer_fd = None
 
-    def _on_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        def write() -> None:
-            try:
-                self._client.loop_write()
-            except Exception as exc:
-                self._end(MqttFailure(f"write failed: {exc}"))
+    # paho asks for a write for every packet it queues. Instead of arming a writer per packet (two
+    # epoll_ctl calls, a self-pipe wake-up and a loop round each), queued packets are flushed once
+    # per loop iteration; a writer is armed only when the socket is full and must drain first.
+    def _on_register_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._schedule_flush()
+        else:  # CONNECT is queued from the executor thread that opens the socket
+            self._loop.call_soon_threadsafe(self._schedule_flush)
 
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock.fileno(), write)
+    def _schedule_flush(self) -> None:
+        if not self._flush_due and self._writer_fd is None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
 
-    def _on_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        fileno = sock.fileno()
-        if fileno > -1:
-            self._loop.remove_writer(fileno)
+    def _flush(self) -> None:
+        self._flush_due = False
+        self._write()
+
+    def _write(self) -> None:
+        client = self._client
+        sock = client.socket()
+        try:
+            # paho sends each packet with its own send(): corked, the kernel packs them into full
+            # segments, so a flush of many small messages costs the TCP stack (and the broker) once.
+            with _corked(sock):
+                client.loop_write()
+        except Exception as exc:
+            self._end(MqttFailure(f"write failed: {exc}"))
+            return
+        sock = client.socket()
+        if client.want_write() and sock is not None:
+            if self._writer_fd is None:
+                self._writer_fd = sock.fileno()
+                self._loop.add_writer(self._writer_fd, self._write)
+        else:
+            self._disarm_writer()
+
+    def _disarm_writer(self) -> None:
+        if self._writer_fd is not None:
+            self._loop.remove_writer(self._writer_fd)
+            self._writer_fd = None
+
+    def _on_unregister_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        self._disarm_writer()
+
+
+@contextlib.contextmanager
+def _corked(sock: Any) -> Iterator[None]:
+    """TCP_CORK on `sock` for the duration (a no-op where there is no such option or socket)."""
+    cork = getattr(socket, "TCP_CORK", None)
+    if cork is None or not isinstance(sock, socket.socket):
+        yield
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+
+
+def _more_to_read(sock: Any) -> bool:
+    """Whether bytes are waiting in `sock` (a non-blocking peek; end of stream counts as more)."""
+    if hasattr(sock, "pending"):
+        # An SSL socket can hold decoded bytes that select() does not see (paho issue #131); what
+        # is still encrypted in the kernel is announced by the next readiness callback.
+        return bool(sock.pending() > 0)
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # let paho's own read meet the error and end the connection
+    return True
