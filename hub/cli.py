@@ -15,6 +15,7 @@ from typing import Any
 from hub import logs
 from hub.config import Config, load_config
 from hub.errors import ConfigError, HubError
+from hub.history import export as history_export
 
 log = logging.getLogger("hausmeister")
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start a demo with an embedded broker and simulated devices")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="port of the embedded MQTT broker (default 1883)")
     demo.add_argument("--data-dir", type=Path, default=Path("hausmeister-demo"), help="where the demo keeps its data")
+    history_export.add_parser(sub)
     return parser
 
 
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             from hub.demo import run_demo
 
             return _serve(lambda stop: run_demo(args.mqtt_port, args.data_dir, stop))
+        if args.command == "history":
+            return history_export.run(args, load(args.config))
     except ConfigError as exc:
         _print_issues(exc)
         return 1

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hub.entity import EntityId
 from hub.errors import ConfigError, Issue
+from hub.history.settings import HistorySettings
 from hub.validation import suggest, validate_model
 from hub.yamlfile import load_file, position
 
@@ -104,6 +105,7 @@ class HubConfig(Strict):
     hub: HubSection = HubSection()
     mqtt: MqttSettings = MqttSettings()
     rules: RulesSection = RulesSection()
+    history: HistorySettings = HistorySettings()
     devices: list[dict[str, Any]] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -29,6 +29,7 @@ from hub.commands import Commands
 from hub.config import Config, DeviceConfig
 from hub.counters import Counters
 from hub.events import HubStarted, HubStopping
+from hub.history import HistoryStore
 from hub.state import State
 from hub.store import StateStore
 from hub.timers import TimerStore
@@ -59,6 +60,7 @@ class Hub:
         self.registry = load_registry(drivers)
         self.mqtt: MqttConnection | None = None
         self.timers: TimerStore | None = None
+        self.history: HistoryStore | None = None
         self.contexts: dict[str, DriverContext] = {}
         self._stack: AsyncExitStack | None = None
         self._root: asyncio.Task[None] | None = None
@@ -73,6 +75,13 @@ class Hub:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
             self.timers = await stack.enter_async_context(TimerStore(self.config.data_dir / "timers.db"))
+            if settings.history.enabled:
+                # Entered before any driver starts, so the first states are recorded; closed after MQTT, so
+                # the buffer is written once every driver has stopped.
+                history = HistoryStore(
+                    settings.history, settings.history.path(self.config.data_dir), self.bus, self.clock, self.counters
+                )
+                self.history = await stack.enter_async_context(history)
             self.mqtt = await stack.enter_async_context(
                 MqttConnection(
                     settings.mqtt, clock=self.clock, counters=self.counters, base_dir=str(self.config.base_dir)
@@ -108,6 +117,8 @@ class Hub:
         assert self.mqtt is not None
         async with asyncio.TaskGroup() as group:
             group.create_task(self.mqtt.run(), name="mqtt")
+            if self.history is not None:
+                group.create_task(self.history.run(), name="history")
             mqtt_settings = self.config.settings.mqtt
             if mqtt_settings.publish_states or mqtt_settings.accept_commands:
                 bridge = HubBridge(
