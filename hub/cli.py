@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mqtt-port", type=int, default=1883, help="port of the embedded MQTT broker (default 1883)")
     demo.add_argument("--data-dir", type=Path, default=Path("hausmeister-demo"), help="where the demo keeps its data")
     history_export.add_parser(sub)
+    from rules.cli import add_parser as add_rules_parser
+
+    add_rules_parser(sub)
     return parser
 
 
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(lambda stop: run_demo(args.mqtt_port, args.data_dir, stop))
         if args.command == "history":
             return history_export.run(args, load(args.config))
+        if args.command == "rules":
+            from rules.cli import run as run_rules
+
+            return run_rules(args, load(args.config) if args.config else None)
     except ConfigError as exc:
         _print_issues(exc)
         return 1
@@ -80,9 +87,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(path: Path) -> int:
+    from rules.check import check_rules
+
     config = load(path)
     entities = sum(len(list(device.entity_ids())) for device in config.devices)
+    report = check_rules(config)
+    if report.errors:
+        raise ConfigError(report.errors)
     print(f"{path}: configuration is valid ({len(config.devices)} devices, {entities} declared entities)")
+    print(f"{config.rules_dir}: {report.rules} rules in {report.files} files are valid")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -76,9 +76,13 @@ class MqttSettings(Strict):
 
 
 class RulesSection(Strict):
-    """`rules:` — where the automation rules live."""
+    """`rules:` — where the automation rules live, and how the rule engine behaves."""
 
     directory: Path = Path("rules")
+    traces: int = Field(default=20, ge=1, le=1000)  # kept per rule
+    reload_interval: float = Field(default=3.0, gt=0)  # seconds between checks for changed rule files
+    loop_limit: int = Field(default=10, ge=1)  # self-triggered runs allowed per loop_window ...
+    loop_window: float = Field(default=60.0, gt=0)  # ... seconds, before the rule is suspended
 
 
 class DeviceConfig(Strict):

@@ -33,6 +33,7 @@ from hub.history import HistoryStore
 from hub.state import State
 from hub.store import StateStore
 from hub.timers import TimerStore
+from rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Hub:
         self.mqtt: MqttConnection | None = None
         self.timers: TimerStore | None = None
         self.history: HistoryStore | None = None
+        self.rules: RuleEngine | None = None
         self.contexts: dict[str, DriverContext] = {}
         self._stack: AsyncExitStack | None = None
         self._root: asyncio.Task[None] | None = None
@@ -88,8 +90,11 @@ class Hub:
                 )
             )
             started = {device.name: asyncio.Event() for device in self.config.devices}
-            self._root = asyncio.create_task(self._run(started), name="hausmeister")
-            waiting: asyncio.Future[Any] = asyncio.gather(*(event.wait() for event in started.values()))
+            rules_ready = asyncio.Event()
+            self._root = asyncio.create_task(self._run(started, rules_ready), name="hausmeister")
+            waiting: asyncio.Future[Any] = asyncio.gather(
+                *(event.wait() for event in started.values()), rules_ready.wait()
+            )
             racing: set[asyncio.Future[Any]] = {self._root, waiting}
             done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             if self._root in done:
@@ -113,12 +118,13 @@ class Hub:
         self._stopped.set()
         log.info("Hausmeister stopped")
 
-    async def _run(self, started: Mapping[str, asyncio.Event]) -> None:
+    async def _run(self, started: Mapping[str, asyncio.Event], rules_ready: asyncio.Event) -> None:
         assert self.mqtt is not None
         async with asyncio.TaskGroup() as group:
             group.create_task(self.mqtt.run(), name="mqtt")
             if self.history is not None:
                 group.create_task(self.history.run(), name="history")
+            group.create_task(self._run_rules(rules_ready), name="rules")
             mqtt_settings = self.config.settings.mqtt
             if mqtt_settings.publish_states or mqtt_settings.accept_commands:
                 bridge = HubBridge(
@@ -144,6 +150,17 @@ class Hub:
                 )
                 self.contexts[device.name] = context
                 group.create_task(self._supervise(device, context, started[device.name]), name=f"driver:{device.name}")
+
+    async def _run_rules(self, ready: asyncio.Event) -> None:
+        """Run the rule engine when the rules directory exists (it reloads changed files by itself)."""
+        if not self.config.rules_dir.is_dir():
+            log.info("No rules directory at %s: no rules run", self.config.rules_dir)
+            ready.set()
+            return
+        async with RuleEngine(self) as engine:
+            self.rules = engine
+            ready.set()
+            await asyncio.Event().wait()  # until the hub stops (cancelled)
 
     async def _supervise(self, device: DeviceConfig, context: DriverContext, started: asyncio.Event) -> None:
         driver_class = self.registry[device.type]
