@@ -205,8 +205,10 @@ class Loadgen:
                 return event
 
     def result(self) -> dict[str, Any]:
-        """The final result."""
-        return self.wait_for("result")
+        """The final result (without the 'event' key)."""
+        result = self.wait_for("result")
+        del result["event"]
+        return result
 
 
 def run_loadgen(broker: Broker, spec: dict[str, Any], timeout: float = 600) -> dict[str, Any]:

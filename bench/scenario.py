@@ -50,7 +50,6 @@ def topic(sensor: int) -> str:
 
 RULE = """\
 - id: bench_{k}
-  mode: {mode}
   triggers:
     - trigger: mqtt
       topic: bench/sensor/{k}
@@ -63,9 +62,9 @@ RULE = """\
 """
 
 
-def rules_yaml(rules: int, mode: str = "queued") -> str:
+def rules_yaml(rules: int) -> str:
     """The rule file: one rule per sensor 0 … rules-1, in the hub's own rule syntax."""
-    return "".join(RULE.format(k=k, mode=mode) for k in range(rules))
+    return "".join(RULE.format(k=k) for k in range(rules))
 
 
 def sensors_yaml(sensors: int) -> str:
