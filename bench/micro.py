@@ -62,9 +62,7 @@ def run(count: int) -> dict[str, Any]:
     if reason:
         result["rules_not_available"] = reason
     else:
-        result["rules_events_per_s"] = asyncio.run(_with_rules(count))
+        from bench.microrules import with_rules
+
+        result.update(asyncio.run(with_rules(count)))
     return result
-
-
-async def _with_rules(count: int) -> float:
-    raise NotImplementedError  # filled in once the rule engine is merged

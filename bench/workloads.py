@@ -167,19 +167,20 @@ def burst(run: Run) -> dict[str, Any]:
         return {"floor": floor_result, "hub": gap}
     with run.hub() as hub:
         hub_result = run_loadgen(run.broker, run.spec("burst", hub.pid, **spec))
-    recorded = _recorded(hub)
+    # Warm-up and probe readings carry the value 99.5; the burst's values are 51.5 … 90.5.
+    recorded = _recorded(hub, "value < 99")
     if recorded is not None:
         hub_result["recorded"] = recorded
     return {"floor": floor_result, "hub": hub_result}
 
 
-def _recorded(hub: Hub) -> int | None:
-    """Numeric history rows written by a hub that has stopped (None without history)."""
+def _recorded(hub: Hub, where: str = "1") -> int | None:
+    """Numeric history rows (matching `where`) written by a hub that has stopped (None without history)."""
     path = hub.data_dir / "history.db"
     if hub.exit_code is None or not path.exists():
         return None
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return int(db.execute("SELECT count(*) FROM samples").fetchone()[0])
+        return int(db.execute(f"SELECT count(*) FROM samples WHERE {where}").fetchone()[0])
 
 
 # --- W4 ------------------------------------------------------------------------------------------
@@ -193,7 +194,9 @@ def soak(run: Run, seconds: float | None = None) -> dict[str, Any]:
     with run.hub() as hub:
         result = run_loadgen(run.broker, run.spec("soak", hub.pid, **spec), timeout=seconds + 120)
     samples = result.pop("samples")
-    result["rss_slope_mb_per_h"] = _slope([(s["t"], s["rss"] / MB) for s in samples]) * 3600
+    # The first third is the hub warming up (caches, allocator arenas): the slope is taken after it.
+    settled = samples[len(samples) // 3 :]
+    result["rss_slope_mb_per_h"] = _slope([(s["t"], s["rss"] / MB) for s in settled]) * 3600
     result["rss_start_mb"], result["rss_end_mb"] = samples[0]["rss"] / MB, samples[-1]["rss"] / MB
     written = samples[-1]["written"] - samples[0]["written"]
     result["written_mb_per_h"] = written / max(result["seconds"], 1e-9) * 3600 / MB
