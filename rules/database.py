@@ -6,6 +6,7 @@ the same file with plain sqlite3 while the hub runs (WAL mode lets both work at 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ import aiosqlite
 from rules.traces import Trace, TraceBook
 
 FILENAME = "rules.db"
+# Traces encoded between two turns of the event loop: a busy house has thousands to write per flush
+# (20 ms and more of JSON), and MQTT messages must not wait that long.
+ENCODE_CHUNK = 200
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
@@ -97,7 +101,10 @@ class RulesDatabase:
         rows: list[tuple[str, int, float, str]] = []
         oldest: list[tuple[str, int]] = []
         for rule_id, traces in self.book.take_dirty():
-            rows.extend((t.rule_id, t.run_id, t.started, t.to_json()) for t in traces)
+            for trace in traces:
+                rows.append((trace.rule_id, trace.run_id, trace.started, trace.to_json()))
+                if len(rows) % ENCODE_CHUNK == 0:
+                    await asyncio.sleep(0)
             kept = self.book.latest(rule_id)
             if kept:
                 oldest.append((rule_id, kept[-1].run_id))
