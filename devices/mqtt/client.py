@@ -72,7 +72,9 @@ class PahoClient:
         if options.will is not None:
             topic, payload, qos, retain = options.will
             client.will_set(topic, payload, qos, retain)
-        client.on_message = lambda _c, _u, message: on_message(message)
+        client.on_message = self._on_message
+        self._deliver = on_message
+        self._delivered = 0  # messages handed over so far: tells _read() whether a read found one
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -176,15 +178,22 @@ class PahoClient:
 
         self._loop.call_soon_threadsafe(start)
 
+    def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        self._delivered += 1
+        self._deliver(message)
+
     def _read(self) -> None:
         # paho reads one packet per loop_read(). Under load many packets wait in the socket: read
-        # them all now instead of paying an event-loop round (epoll_wait and callbacks) for each.
+        # on while reads bring messages, instead of paying an event-loop round (epoll_wait and
+        # callbacks) for each. A read that brings none (socket drained, half a packet, or a control
+        # packet such as PUBACK) ends the batch; anything left wakes the (level-triggered) loop again.
         client = self._client
         try:
             for _ in range(_MAX_READS):
+                before = self._delivered
                 client.loop_read()
                 sock = client.socket()
-                if sock is None or not _more_to_read(sock):
+                if sock is None or (self._delivered == before and not _decoded_waiting(sock)):
                     break
         except Exception as exc:
             self._end(MqttFailure(f"read failed: {exc}"))
@@ -266,16 +275,6 @@ def _corked(sock: Any) -> Iterator[None]:
             sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
 
 
-def _more_to_read(sock: Any) -> bool:
-    """Whether bytes are waiting in `sock` (a non-blocking peek; end of stream counts as more)."""
-    if hasattr(sock, "pending"):
-        # An SSL socket can hold decoded bytes that select() does not see (paho issue #131); what
-        # is still encrypted in the kernel is announced by the next readiness callback.
-        return bool(sock.pending() > 0)
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True  # let paho's own read meet the error and end the connection
-    return True
+def _decoded_waiting(sock: Any) -> bool:
+    """Whether an SSL socket holds decoded bytes that select() does not see (paho issue #131)."""
+    return hasattr(sock, "pending") and bool(sock.pending() > 0)
