@@ -41,6 +41,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak", type=float, metavar="MINUTES", help="run W4 for this many minutes")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated workloads (default: {','.join(ALL)})")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results", help="folder for the JSON lines")
+    parser.add_argument(
+        "--no-mirror", action="store_true", help="run the hub with mqtt.publish_states: false (not its default)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the hubs' folders (config, logs, history)")
     return parser.parse_args(argv)
 
@@ -81,11 +84,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mode": mode,
         "commit": _commit(),
         "scenario": {"sensors": sizes.scenario.sensors, "rules": sizes.scenario.rules},
+        "hub_config": {"publish_states": not args.no_mirror},
     }
     folder = Path(tempfile.mkdtemp(prefix="hm-bench-"))
     try:
         with Broker() as broker:
-            context = workloads.Run(broker, folder, sizes)
+            context = workloads.Run(broker, folder, sizes, mirror=not args.no_mirror)
             soak_seconds = args.soak * 60 if args.soak else None
             jobs: dict[str, Callable[[], dict[str, Any]]] = {
                 "micro": lambda: micro.run(sizes.micro_events),

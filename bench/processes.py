@@ -81,7 +81,9 @@ class Broker:
 class Hub:
     """`python -m hub run` with a generated configuration (sensors, rules) in its own folder."""
 
-    def __init__(self, folder: Path, broker: Broker, *, sensors: int, rules: int, extra: str = "") -> None:
+    def __init__(
+        self, folder: Path, broker: Broker, *, sensors: int, rules: int, extra: str = "", mirror: bool = True
+    ) -> None:
         self.folder = folder
         self.data_dir = folder / "data"
         self.rules_dir = folder / "rules"
@@ -91,7 +93,9 @@ class Hub:
         self.rules_dir.mkdir(exist_ok=True)
         if rules:
             (self.rules_dir / "bench.yaml").write_text(rules_yaml(rules), encoding="utf-8")
-        text = hub_config(broker.host, broker.port, self.data_dir, self.rules_dir, sensors=sensors, extra=extra)
+        text = hub_config(
+            broker.host, broker.port, self.data_dir, self.rules_dir, sensors=sensors, extra=extra, mirror=mirror
+        )
         self.config.write_text(text, encoding="utf-8")
         self.process: subprocess.Popen[str] | None = None
         self.started_at = 0.0

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=int, default=100)
     parser.add_argument("--sample-rate", type=int, default=200)
     parser.add_argument("--gil", action="store_true", help="only samples that hold the GIL (Python at work)")
+    parser.add_argument("--no-mirror", action="store_true", help="mqtt.publish_states: false")
+    parser.add_argument("--no-history", action="store_true", help="history.enabled: false")
     parser.add_argument("--no-spy", action="store_true", help="only measure the hub's CPU, do not profile")
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="hm-profile-")))
     args = parser.parse_args(argv)
@@ -90,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         "rules": scenario.rules if rules else 0,
         "warm_up": bool(rules),
     }
-    with Broker() as broker, Hub(args.out / "hub", broker, sensors=args.sensors, rules=rules) as hub:
+    extra = "history:\n  enabled: false\n" if args.no_history else ""
+    with (
+        Broker() as broker,
+        Hub(args.out / "hub", broker, sensors=args.sensors, rules=rules, extra=extra, mirror=not args.no_mirror) as hub,
+    ):
         time.sleep(1.5)  # started (without rules there is no answer to wait for)
         with Loadgen(broker, {**spec, "watch": hub.pid}, timeout=args.seconds + 120) as gen:
             gen.wait_for("ready")

@@ -233,7 +233,8 @@ def table(results: Results) -> str:
     """The printed table: each figure for the hub beside the floor's, then the targets."""
     lines = [
         f"Hausmeister benchmark — {results['date']} — {results['machine']} — Python {results['python']}"
-        f" — {results['mosquitto']} — {results['mode']} run, commit {results['commit']}",
+        f" — {results['mosquitto']} — {results['mode']} run, commit {results['commit']}"
+        + ("" if results["hub_config"]["publish_states"] else " — hub with mqtt.publish_states: false"),
         "",
     ]
     for key, title, rows in _SECTIONS:

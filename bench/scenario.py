@@ -82,11 +82,16 @@ def sensors_yaml(sensors: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hub_config(host: str, port: int, data_dir: Path, rules_dir: Path, *, sensors: int, extra: str = "") -> str:
-    """The hub's whole configuration file for one benchmark run."""
+def hub_config(
+    host: str, port: int, data_dir: Path, rules_dir: Path, *, sensors: int, extra: str = "", mirror: bool = True
+) -> str:
+    """The hub's whole configuration file for one benchmark run (the hub's defaults unless told)."""
     return (
         f"hub:\n  name: Benchmark\n  data_dir: {data_dir}\n"
         f"log_level: warning\n"
         f"mqtt:\n  host: {host}\n  port: {port}\n  client_id: bench-hub\n  base_topic: hausmeister\n"
-        f"rules:\n  directory: {rules_dir}\n" + extra + sensors_yaml(sensors)
+        + ("" if mirror else "  publish_states: false\n")
+        + f"rules:\n  directory: {rules_dir}\n"
+        + extra
+        + sensors_yaml(sensors)
     )

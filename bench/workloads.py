@@ -76,6 +76,7 @@ class Run:
     broker: Broker
     folder: Path
     sizes: Sizes
+    mirror: bool = True  # the hub's default: every state change published on <base>/state/<entity>
     _hubs: int = 0
 
     @contextlib.contextmanager
@@ -88,6 +89,7 @@ class Run:
             self.broker,
             sensors=scenario.sensors if sensors is None else sensors,
             rules=scenario.rules if rules is None else rules,
+            mirror=self.mirror,
         )
         with hub:
             try:
