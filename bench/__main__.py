@@ -29,7 +29,7 @@ from bench import micro, sysstats, workloads
 from bench.processes import ROOT, BenchError, Broker
 from bench.report import append_json, judge, table
 
-ALL = ("micro", "w5", "w1", "w2", "w3", "w4")
+ALL = ("micro", "w5", "w1", "w2", "w3", "w4", "clients")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "w2": lambda: workloads.step_load(context),
                 "w3": lambda: workloads.burst(context),
                 "w4": lambda: workloads.soak(context, soak_seconds),
+                "clients": lambda: workloads.clients(context),
             }
             for name in ALL:
                 if name in chosen or (name == "w4" and args.soak):

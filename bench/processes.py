@@ -133,10 +133,12 @@ class Hub:
 
 
 class Floor:
-    """The paho echo client (bench/floor.py), waited for until it has subscribed."""
+    """The paho echo client (bench/floor.py), or with `client` one of bench/clients.py's echoes,
+    waited for until it has subscribed."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, client: str | None = None) -> None:
         self.broker = broker
+        self.module = ["-m", "bench.floor"] if client is None else ["-m", "bench.clients", "--client", client]
         self.process: subprocess.Popen[str] | None = None
         self.started_at = 0.0
 
@@ -149,7 +151,7 @@ class Floor:
     def __enter__(self) -> Self:
         self.started_at = time.monotonic()
         self.process = spawn(
-            ["-m", "bench.floor", "--port", str(self.broker.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*self.module, "--port", str(self.broker.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":

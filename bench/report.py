@@ -219,6 +219,19 @@ def _rows_micro(results: Results) -> Iterator[tuple[str, str, str]]:
     yield "store → bus → rule engine (100 rules)", text, ""
 
 
+def _rows_clients(results: Results) -> Iterator[tuple[str, str, str]]:
+    for name, result in (results.get("clients") or {}).items():
+        if "steps" not in result:
+            yield name, f"not available: {result.get('not_available') or result.get('error')}", ""
+            continue
+        text = "; ".join(
+            f"{_num(s['rate'])}/s: cpu {_num(s['cpu_ms_per_1k'])} ms/1k, p99 {_ms(s['p99_ms'])}"
+            + ("" if s["delivered"] == 1.0 else f", {s['delivered'] * 100:.1f}% delivered")
+            for s in result["steps"]
+        )
+        yield name, text, ""
+
+
 _SECTIONS = (
     ("w1", "W1 closed loop", _rows_w1),
     ("w2", "W2 step load (hub: delivered, latency, CPU, RSS)", _rows_w2),
@@ -226,6 +239,7 @@ _SECTIONS = (
     ("w4", "W4 soak", _rows_w4),
     ("w5", "W5 start-up", _rows_w5),
     ("micro", "Bus / rule engine micro-benchmark", _rows_micro),
+    ("clients", "MQTT client libraries doing the hub's I/O (1 reading in, ~1.1 out), same load", _rows_clients),
 )
 
 

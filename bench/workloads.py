@@ -39,6 +39,8 @@ class Sizes:
     startup_repeats: int = 3
     idle_wait: float = 3.0
     micro_events: int = 200_000
+    client_rates: tuple[int, ...] = (2000, 6000)
+    client_seconds: float = 4.0
     scenario: Scenario = field(default_factory=Scenario)
 
 
@@ -52,6 +54,7 @@ QUICK = Sizes(
     startup_repeats=1,
     idle_wait=1.0,
     micro_events=50_000,
+    client_seconds=1.5,
 )
 SMOKE = Sizes(
     closed_count=100,
@@ -65,6 +68,8 @@ SMOKE = Sizes(
     startup_repeats=1,
     idle_wait=0.2,
     micro_events=2000,
+    client_rates=(200,),
+    client_seconds=0.5,
     scenario=Scenario(sensors=20, rules=10),
 )
 
@@ -275,3 +280,20 @@ def _start_floor_once(run: Run) -> tuple[float, float]:
             time.sleep(run.sizes.idle_wait)
             rss = (sysstats.rss_bytes(floor.pid) or 0) / MB
             return answered - floor.started_at, rss
+
+
+# --- MQTT client libraries -----------------------------------------------------------------------
+def clients(run: Run) -> dict[str, Any]:
+    """Each client library doing the hub's I/O (1 in, ~1.1 out) at the same rates: CPU per reading."""
+    from bench.clients import CLIENTS, available
+
+    sizes = run.sizes
+    spec = {"rates": list(sizes.client_rates), "seconds": sizes.client_seconds, "stop_after_failure": False}
+    result: dict[str, Any] = {}
+    for name in CLIENTS:
+        if reason := available(name):
+            result[name] = {"not_available": reason}
+            continue
+        with Floor(run.broker, name) as echo:
+            result[name] = run_loadgen(run.broker, run.spec("steps", echo.pid, **spec))
+    return result

@@ -65,6 +65,10 @@ def test_every_workload_reports_hub_and_floor_figures(smoke: tuple[Any, dict[str
     assert all(_positive(row["startup_s"]) and _positive(row["idle_rss_mb"]) for row in startup)
     assert _positive(result["w5"]["floor"]["startup_s"])
     assert _positive(result["micro"]["bus_events_per_s"]) and _positive(result["micro"]["rules_events_per_s"])
+    assert set(result["clients"]) == {"paho-loop", "hub-adapter", "aiomqtt", "gmqtt"}
+    for name, client in result["clients"].items():
+        # CPU is read in 10 ms ticks: a smoke-sized step may cost none of them
+        assert "not_available" in client or client["steps"][0]["cpu_ms_per_1k"] >= 0, name
 
 
 def test_targets_are_judged_and_the_table_shows_them(smoke: tuple[Any, dict[str, Any]]) -> None:
