@@ -56,7 +56,7 @@ def command_params(action_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in data.items():
         param = spec.params.get(name)
         if param is None:
-            raise schema.SpecError(_unknown_param(command, name, list(spec.params)), "data", name)
+            raise schema.SpecError(_unknown_param(command, name, list(spec.params)), "data", name, key=True)
         params[name] = _param_value(name, value, param.type)
     for name, param in spec.params.items():
         if param.required and name not in params:
@@ -150,6 +150,8 @@ class Publish(Action):
         super().__init__(model, path)
         self.topic = topic
         self.payload = payload
+        # A mapping payload becomes JSON whose templated values keep their types (numbers stay numbers).
+        self._as_text = not isinstance(payload.source, dict | list)
         self.qos = data.qos
         self.retain = data.retain
 
@@ -158,7 +160,7 @@ class Publish(Action):
         topic = str(self.topic.render(scope, text=True))
         if not topic or "+" in topic or "#" in topic:
             raise RuleError(f"cannot publish to '{topic}': a topic must not be empty or contain + or #")
-        payload = payload_text(self.payload.render(scope, text=True))
+        payload = payload_text(self.payload.render(scope, text=self._as_text))
         run.env.outbox.put(topic, payload, self.qos, self.retain)
         run.env.guard.touched_topic(topic, run.effect_chain)
         return f"sent to {topic}: {payload[:80]}"

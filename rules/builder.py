@@ -25,7 +25,7 @@ from rules import conditions as cond
 from rules import flow, schedules, schema
 from rules import triggers as trig
 from rules.location import Location
-from rules.templates import Value, compile_template, is_template
+from rules.templates import Value, compile_template, is_template, plain
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -202,7 +202,7 @@ class Builder:
             return None
         if "entity_id" in raw:
             self._refer(raw, loc, "entity_id")
-        return TRIGGER_CLASSES[kind](model, index, self.path(loc), fingerprint(raw))
+        return TRIGGER_CLASSES[kind](model, index, self.path(loc), fingerprint(plain(raw)))
 
     # --- conditions -----------------------------------------------------------------------------
     def conditions(self, raw: Any, loc: Loc) -> list[cond.Condition]:
@@ -213,7 +213,11 @@ class Builder:
     def condition(self, raw: Any, loc: Loc) -> cond.Condition | None:
         """Build one condition (a bare template string is a template condition)."""
         if isinstance(raw, str):
-            raw = {"condition": "template", "value_template": raw}
+            try:
+                raw = {"condition": "template", "value_template": compile_template(raw)}
+            except ValueError as exc:
+                self.issue(loc, str(exc))
+                return None
         kind = self._kind(raw, loc, ("condition",), schema.CONDITIONS, "condition")
         if kind is None:
             return None
@@ -321,7 +325,7 @@ class Builder:
         try:
             params = act.command_params(name, model.data)
         except schema.SpecError as exc:
-            self.issue((*loc, *exc.at), str(exc))
+            self.issue((*loc, *exc.at), str(exc), key=exc.key)
             return None
         data = self.value(params, (*loc, "data"))
         return act.EntityCommand(model, self.path(loc), targets, data) if data is not None else None

@@ -13,13 +13,13 @@ from datetime import time
 from typing import Any
 
 from hub.state import State
-from hub.template import Template, TemplateFailure
+from hub.template import TemplateFailure
 from rules import schema
 from rules.context import Services
 from rules.durations import format_duration
 from rules.location import SunEvent
 from rules.schema import WEEKDAYS
-from rules.templates import same_state, state_value, truthy
+from rules.templates import RuleTemplate, same_state, state_value, truthy
 from rules.traces import ConditionStep
 
 Scope = Mapping[str, Any]
@@ -78,7 +78,7 @@ def number(value: Any) -> float | None:
         return None
 
 
-def numeric_value(env: Services, state: State | None, attribute: str | None, template: Template | None) -> Any:
+def numeric_value(env: Services, state: State | None, attribute: str | None, template: RuleTemplate | None) -> Any:
     """The value a numeric trigger or condition compares: attribute, template result or state."""
     value = attribute_or_value(state, attribute)
     if template is None:

@@ -98,20 +98,35 @@ class RulesDatabase:
         """Write changed traces and rule states in one transaction; drop traces beyond the kept ones."""
         if self._db is None:
             return
-        rows: list[tuple[str, int, float, str]] = []
+        written: list[Trace] = []
         oldest: list[tuple[str, int]] = []
         for rule_id, traces in self.book.take_dirty():
-            for trace in traces:
-                rows.append((trace.rule_id, trace.run_id, trace.started, trace.to_json()))
-                if len(rows) % ENCODE_CHUNK == 0:
-                    await asyncio.sleep(0)
+            written.extend(traces)
             kept = self.book.latest(rule_id)
             if kept:
                 oldest.append((rule_id, kept[-1].run_id))
         states, self._pending_states = self._pending_states, {}
-        if not rows and not states:
+        if not written and not states:
             return
+        try:
+            await self._write(written, oldest, states)
+        except BaseException:
+            # Not written (the hub is stopping, the disk failed): keep it all for the next flush.
+            for trace in written:
+                self.book.changed(trace)
+            self._pending_states = {**states, **self._pending_states}
+            raise
+
+    async def _write(
+        self, traces: list[Trace], oldest: list[tuple[str, int]], states: dict[str, RuleState | None]
+    ) -> None:
+        assert self._db is not None
         db = self._db
+        rows: list[tuple[str, int, float, str]] = []
+        for trace in traces:
+            rows.append((trace.rule_id, trace.run_id, trace.started, trace.to_json()))
+            if len(rows) % ENCODE_CHUNK == 0:
+                await asyncio.sleep(0)
         await db.executemany("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?)", rows)
         await db.executemany("DELETE FROM traces WHERE rule_id = ? AND run_id < ?", oldest)
         await db.executemany(

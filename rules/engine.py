@@ -174,9 +174,12 @@ class RuleEngine:
         return self._group.create_task(coro)
 
     async def _flush_traces(self) -> None:
+        # Written in batches: at most one transaction per FLUSH_INTERVAL, none while nothing happens.
         assert self._db is not None
         while True:
+            await self.book.pending.wait()
             await self.hub.clock.sleep(FLUSH_INTERVAL)
+            self.book.pending.clear()
             await self._db.flush()
 
     # --- loading ---------------------------------------------------------------------------------

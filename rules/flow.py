@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub.errors import RuleError
-from hub.template import Template, TemplateFailure
+from hub.template import TemplateFailure
 from rules import schema
 from rules.actions import Action, Scope
 from rules.conditions import Condition, all_hold
 from rules.context import Services
 from rules.durations import format_duration, parse_duration
 from rules.run import StopRun
-from rules.templates import Value, compile_value, truthy
+from rules.templates import RuleTemplate, Value, compile_value, truthy
 
 if TYPE_CHECKING:
     from rules.run import Path, Run
@@ -69,7 +69,7 @@ class Delay(Action):
         return f"waited {format_duration(run.env.time() - started)}"
 
     def _seconds(self, scope: Scope) -> float:
-        if not isinstance(self.delay, Template):
+        if not isinstance(self.delay, RuleTemplate):
             return self.delay
         try:
             return max(0.0, parse_duration(self.delay.render_value(scope)))
@@ -78,7 +78,7 @@ class Delay(Action):
 
     def describe(self) -> str:
         """e.g. `delay 15 min`."""
-        if isinstance(self.delay, Template):
+        if isinstance(self.delay, RuleTemplate):
             return f"delay {self.delay.source}"
         return f"delay {format_duration(self.delay)}"
 
@@ -263,9 +263,9 @@ class Repeat(Action):
         super().__init__(model, path)
         spec = model.repeat
         self.count = spec.count
-        self.items: Value | Template | None = (
+        self.items: Value | RuleTemplate | None = (
             spec.for_each
-            if isinstance(spec.for_each, Template)
+            if isinstance(spec.for_each, RuleTemplate)
             else (compile_value(spec.for_each) if spec.for_each is not None else None)
         )
         self.sequence = tuple(sequence)
@@ -300,11 +300,11 @@ class Repeat(Action):
 
     def _items(self, scope: Scope) -> list[Any] | None:
         if self.count is not None:
-            count = self.count.render_value(scope) if isinstance(self.count, Template) else self.count
+            count = self.count.render_value(scope) if isinstance(self.count, RuleTemplate) else self.count
             if isinstance(count, bool) or not isinstance(count, int | float):
                 raise RuleError(f"repeat count must be a number, not {count!r}")
             return list(range(1, int(count) + 1))
-        if isinstance(self.items, Template):
+        if isinstance(self.items, RuleTemplate):
             value = self.items.render_value(scope)
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]

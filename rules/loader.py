@@ -20,7 +20,7 @@ from rules import triggers as trig
 from rules.builder import Builder, EntityRef, RuleRef, fingerprint
 from rules.location import Location
 from rules.schema import RuleModel
-from rules.templates import Value
+from rules.templates import plain
 
 SUFFIXES = (".yaml", ".yml")
 SCENARIO_SUFFIXES = (".test.yaml", ".test.yml")
@@ -146,8 +146,8 @@ def _rule(builder: Builder, raw: Any, loc: Loc) -> RuleDef | None:
         actions=tuple(actions),
         file=builder.filename,
         line=line,
-        fingerprint=fingerprint(Value(raw).source),
-        actions_fingerprint=fingerprint(Value(raw.get(actions_key)).source),
+        fingerprint=fingerprint(plain(raw)),
+        actions_fingerprint=fingerprint(plain(raw.get(actions_key))),
     )
 
 

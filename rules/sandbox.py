@@ -58,14 +58,19 @@ class LoopbackMqtt:
 
     def __init__(self, record: Callable[[str, bytes], None]) -> None:
         self.connected = True
-        self._subscriptions: list[tuple[str, MessageHandler]] = []
+        self._exact: dict[str, list[MessageHandler]] = {}
+        self._wild: list[tuple[str, MessageHandler]] = []
         self._record = record
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> Callable[[], None]:
         """Deliver matching messages to `handler`."""
-        entry = (topic_filter, handler)
-        self._subscriptions.append(entry)
-        return lambda: self._subscriptions.remove(entry) if entry in self._subscriptions else None
+        if "+" in topic_filter or "#" in topic_filter:
+            entry = (topic_filter, handler)
+            self._wild.append(entry)
+            return lambda: self._wild.remove(entry) if entry in self._wild else None
+        handlers = self._exact.setdefault(topic_filter, [])
+        handlers.append(handler)
+        return lambda: handlers.remove(handler) if handler in handlers else None
 
     async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False) -> None:
         """Record and deliver."""
@@ -75,9 +80,10 @@ class LoopbackMqtt:
 
     def deliver(self, message: Message) -> None:
         """Hand a message to every matching subscription."""
-        for topic_filter, handler in list(self._subscriptions):
-            if matches(topic_filter, message.topic):
-                handler(message)
+        handlers = list(self._exact.get(message.topic, ()))
+        handlers.extend(h for f, h in self._wild if matches(f, message.topic))
+        for handler in handlers:
+            handler(message)
 
 
 class SandboxHub:

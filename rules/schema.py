@@ -17,9 +17,8 @@ from pydantic import AfterValidator, AliasChoices, BeforeValidator, ConfigDict, 
 
 from hub.config import Strict
 from hub.entity import EntityId
-from hub.template import Template
 from rules.durations import parse_duration
-from rules.templates import compile_template
+from rules.templates import RuleTemplate, compile_template
 from rules.topics import validate_filter
 
 _RULE_ID = re.compile(r"^[a-z0-9_]+$")
@@ -29,9 +28,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class SpecError(ValueError):
     """A problem found after the models validated; `at` is the path below the part being loaded."""
 
-    def __init__(self, message: str, *at: str | int) -> None:
+    def __init__(self, message: str, *at: str | int, key: bool = False) -> None:
         super().__init__(message)
         self.at = at
+        self.key = key  # the position of the key (an unknown name), not of its value
 
 
 # --- field types ------------------------------------------------------------------------------
@@ -88,7 +88,9 @@ def _weekdays(value: Any) -> frozenset[int]:
     return frozenset(days)
 
 
-def _template(value: Any) -> Template:
+def _template(value: Any) -> RuleTemplate:
+    if isinstance(value, RuleTemplate):
+        return value  # compiled already (a condition written as a bare template)
     if not isinstance(value, str):
         raise ValueError("a template must be text, e.g. \"{{ states('sensor.x') | float > 20 }}\"")
     return compile_template(value)
@@ -107,7 +109,7 @@ def _non_negative(seconds: float) -> float:
     return seconds
 
 
-def _duration_or_template(value: Any) -> float | Template:
+def _duration_or_template(value: Any) -> float | RuleTemplate:
     if isinstance(value, str) and ("{{" in value or "{%" in value):
         return compile_template(value)
     return _non_negative(parse_duration(value))
@@ -133,14 +135,14 @@ def _rule_id(value: Any) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Hold = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_non_negative)]
-DelayValue = Annotated[float | Template, BeforeValidator(_duration_or_template)]
+DelayValue = Annotated[float | RuleTemplate, BeforeValidator(_duration_or_template)]
 EntityIds = Annotated[tuple[str, ...], BeforeValidator(_entity_ids)]
 States = Annotated[tuple[Any, ...], BeforeValidator(_scalars)]
 Texts = Annotated[tuple[str, ...], BeforeValidator(_texts)]
 TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 Times = Annotated[tuple[time, ...], BeforeValidator(_times)]
 Weekdays = Annotated[frozenset[int], BeforeValidator(_weekdays)]
-TemplateText = Annotated[Template, BeforeValidator(_template)]
+TemplateText = Annotated[RuleTemplate, BeforeValidator(_template)]
 TopicFilter = Annotated[str, AfterValidator(validate_filter)]
 CronText = Annotated[str, BeforeValidator(_cron)]
 RuleId = Annotated[str, BeforeValidator(_rule_id)]

@@ -1,4 +1,4 @@
-"""Templates in rules: Jinja2 from `hub.template` (sandboxed), compiled once when a rule is loaded.
+"""Templates in rules: Jinja2 in the hub's sandboxed environment, compiled once when a rule is loaded.
 
 A rule's templates see `trigger` (what fired, with its values), `states('sensor.x')` and
 `states.sensor.x.state`, `state_attr()`, `is_state()`, `is_available()`, `now()`, `utcnow()`,
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from jinja2 import TemplateError, TemplateSyntaxError
+
+from hub.entity import KINDS
 from hub.state import State
 from hub.store import StateStore
-from hub.template import Template, TemplateFailure, coerce
+from hub.template import ENVIRONMENT, TemplateFailure, coerce
 from rules.location import Location
 
-__all__ = ["Helpers", "Template", "TemplateFailure", "Value", "compile_template", "compile_value", "is_template"]
+__all__ = ["Helpers", "RuleTemplate", "TemplateFailure", "Value", "compile_template", "compile_value", "is_template"]
 
 
 def is_template(text: str) -> bool:
@@ -25,10 +28,43 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
-def compile_template(text: str) -> Template:
+class RuleTemplate:
+    """A compiled template of a rule, rendered with the run's variables shared, not copied.
+
+    `hub.template.Template` copies the environment's globals and the variables into a new context
+    at every render; the rule engine renders two templates per MQTT message on its busiest path,
+    so it builds each run's variables once (`Helpers.scope`, globals included) and lets Jinja use
+    them as they are — the same sandbox and the same messages, in half the time.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._compiled = ENVIRONMENT.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateFailure(f"template does not compile: {exc.message} (template line {exc.lineno})") from exc
+
+    def render(self, scope: Mapping[str, Any]) -> str:
+        """Render to text, or raise `TemplateFailure` (`scope` must hold the globals: `Helpers.scope`)."""
+        compiled = self._compiled
+        try:
+            # Jinja only reads a shared parent (`set` writes to the context's own variables).
+            context = compiled.new_context(cast(dict[str, Any], scope), shared=True)
+            return ENVIRONMENT.concat(compiled.root_render_func(context))
+        except TemplateError as exc:
+            raise TemplateFailure(f"template failed: {exc.message or exc}") from exc
+        except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            raise TemplateFailure(f"template failed: {exc}") from exc
+
+    def render_value(self, scope: Mapping[str, Any]) -> Any:
+        """Render and turn '12.5', 'true' and the like into Python values; other text stays text."""
+        return coerce(self.render(scope))
+
+
+def compile_template(text: str) -> RuleTemplate:
     """Compile once; `ValueError` with the compiler's message if it does not compile."""
     try:
-        return Template(text)
+        return RuleTemplate(text)
     except TemplateFailure as exc:
         raise ValueError(str(exc)) from None
 
@@ -59,7 +95,7 @@ def compile_value(data: Any) -> Value:
 
 
 def _contains_template(data: Any) -> bool:
-    if isinstance(data, Template):
+    if isinstance(data, RuleTemplate):
         return True
     if isinstance(data, str):
         return is_template(data)
@@ -70,9 +106,14 @@ def _contains_template(data: Any) -> bool:
     return False
 
 
+def plain(data: Any) -> Any:
+    """YAML data as plain dicts, lists and scalars (templates as their text)."""
+    return _plain(data)
+
+
 def _plain(data: Any) -> Any:
     # ruamel's CommentedMap/Seq carry positions and comments; runs and traces want plain data.
-    if isinstance(data, Template):
+    if isinstance(data, RuleTemplate):
         return data.source
     if isinstance(data, Mapping):
         return {str(k): _plain(v) for k, v in data.items()}
@@ -92,7 +133,7 @@ def _compile(data: Any) -> Any:
 
 
 def _render(compiled: Any, scope: Mapping[str, Any], text: bool) -> Any:
-    if isinstance(compiled, Template):
+    if isinstance(compiled, RuleTemplate):
         return compiled.render(scope) if text else compiled.render_value(scope)
     if isinstance(compiled, dict):
         return {k: _render(v, scope, text) for k, v in compiled.items()}
@@ -101,7 +142,7 @@ def _render(compiled: Any, scope: Mapping[str, Any], text: bool) -> Any:
     return compiled
 
 
-def truthy(template: Template, scope: Mapping[str, Any]) -> tuple[bool, Any]:
+def truthy(template: RuleTemplate, scope: Mapping[str, Any]) -> tuple[bool, Any]:
     """Render a condition template: true for `true`/`True`, `on`, `yes` or a non-zero number."""
     value = coerce(template.render(scope))
     if isinstance(value, bool):
@@ -141,6 +182,8 @@ class _KindStates:
         self._kind = kind
 
     def __getattr__(self, object_id: str) -> dict[str, Any] | None:
+        if object_id.startswith("_"):
+            raise AttributeError(object_id)
         return state_view(self._store.get(f"{self._kind}.{object_id}"), self._location)
 
 
@@ -155,6 +198,9 @@ class StatesAccess:
         return state_value(self._store.get(entity_id))
 
     def __getattr__(self, kind: str) -> _KindStates:
+        # Only entity kinds: the sandbox asks for attributes like `unsafe_callable` before calling.
+        if kind not in KINDS:
+            raise AttributeError(kind)
         return _KindStates(self._store, self._location, kind)
 
 
@@ -166,6 +212,7 @@ class Helpers:
         self._time = clock_time
         self._location = location
         self.globals: dict[str, Any] = {
+            **ENVIRONMENT.globals,  # range, dict, float, int, ...: renders share the scope instead of merging these
             "states": StatesAccess(store, location),
             "is_state": self.is_state,
             "state_attr": self.state_attr,

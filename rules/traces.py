@@ -9,6 +9,7 @@ survive restarts without a disk write per run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -144,6 +145,7 @@ class TraceBook:
         self._traces: dict[str, deque[Trace]] = {}
         self._next_id: dict[str, int] = {}
         self._dirty: dict[str, None] = {}
+        self.pending = asyncio.Event()  # set when something waits to be written
 
     def next_run_id(self, rule_id: str) -> int:
         """A new run id for the rule (continues after the stored ones)."""
@@ -158,11 +160,13 @@ class TraceBook:
             traces = self._traces[trace.rule_id] = deque(maxlen=self.keep)
         traces.append(trace)
         self._dirty[trace.rule_id] = None
+        self.pending.set()
 
     def changed(self, trace: Trace) -> None:
         """A kept trace was updated (its run ended)."""
         trace.saved = False
         self._dirty[trace.rule_id] = None
+        self.pending.set()
 
     def restore(self, trace: Trace) -> None:
         """Put back a trace read from disk (at start)."""
