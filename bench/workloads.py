@@ -29,7 +29,7 @@ class Sizes:
     """How much of each workload a mode runs."""
 
     closed_count: int = 5000
-    rates: tuple[int, ...] = (100, 500, 1000, 2000, 5000, 10_000, 15_000, 20_000, 30_000, 40_000)
+    rates: tuple[int, ...] = (100, 500, 1000, 2000, 5000, 7500, 10_000, 15_000, 20_000, 30_000, 40_000)
     step_seconds: float = 5.0
     burst_count: int = 10_000
     burst_after: float = 3.0
