@@ -21,7 +21,7 @@ from rules.traces import Trace, TraceBook
 FILENAME = "rules.db"
 # Traces encoded between two turns of the event loop: a busy house has thousands to write per flush
 # (20 ms and more of JSON), and MQTT messages must not wait that long.
-ENCODE_CHUNK = 200
+ENCODE_CHUNK = 25
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
