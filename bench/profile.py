@@ -30,6 +30,47 @@ IDLE = ("EpollSelector.select (selectors.py)", "_worker (concurrent/futures/thre
 SQLITE = "_connection_worker_thread (aiosqlite/core.py)"
 
 
+# A sample belongs to the innermost hub feature on its stack (what made the work happen); samples in
+# no feature are the transport's: the socket flush, the router, paho, the event loop.
+FEATURES = (
+    ("(devices/mqtt/bridge.py)", "state mirror (JSON + publish)"),
+    ("(rules/", "rule engine (incl. Jinja2)"),
+    ("jinja2", "rule engine (incl. Jinja2)"),
+    ("(hub/history", "history (event-loop side)"),
+    ("(devices/mqtt/generic.py)", "generic MQTT driver"),
+    ("(devices/payload.py)", "generic MQTT driver"),
+    ("(devices/base.py)", "generic MQTT driver"),
+    ("(hub/store.py)", "state store + bus"),
+    ("(hub/bus.py)", "state store + bus"),
+)
+
+
+def _component(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for key, name in FEATURES:
+            if key in frame:
+                return name
+    if any("_corked" in f for f in frames):
+        return "kernel TCP send (the corked flush of all publishes)"
+    if any("paho" in f for f in frames[-3:]):
+        return "paho-mqtt (packet read and parse, write)"
+    if any("(devices/mqtt/" in f for f in frames):
+        return "router + connection dispatch"
+    return "asyncio event loop and other"
+
+
+def components(raw: Path) -> str:
+    """The event-loop thread's busy samples by hub component (markdown table rows)."""
+    shares: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")
+        if stack and frames[-1] not in (*IDLE, SQLITE):
+            shares[_component(frames)] += int(count_text)
+    total = sum(shares.values()) or 1
+    return "\n".join(f"| {name} | {n / total:.0%} |" for name, n in shares.most_common())
+
+
 def summarise(raw: Path, seconds: float, rate: int, top: int = 25) -> str:
     """The busiest functions in py-spy's raw output (one 'frame;frame;… count' line per stack)."""
     own: collections.Counter[str] = collections.Counter()
@@ -111,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: {result['sent']} readings at {args.rate:g}/s; hub CPU {result['cpu_ms_per_1k']} ms per 1 000")
     if not args.no_spy:
         print(summarise(args.out / "stacks.txt", args.seconds, args.sample_rate))
+        print("\nevent-loop thread by component:\n" + components(args.out / "stacks.txt"))
         print(f"\nraw stacks in {args.out / 'stacks.txt'}")
     return 0
 
