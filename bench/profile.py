@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.features import missing
 from bench.processes import Broker, Hub, Loadgen
@@ -107,8 +108,7 @@ def summarise(raw: Path, seconds: float, rate: int, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the hub under the mixed load and profile it."""
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--seconds", type=float, default=10)
@@ -119,24 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mirror", action="store_true", help="mqtt.publish_states: false")
     parser.add_argument("--no-history", action="store_true", help="history.enabled: false")
     parser.add_argument("--no-spy", action="store_true", help="only measure the hub's CPU, do not profile")
-    parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="hm-profile-")))
+    parser.add_argument(
+        "--out", type=Path, help="folder for the hub's files and the stacks (default: a new temp folder)"
+    )
     args = parser.parse_args(argv)
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="hm-profile-"))
     args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Run hub and load; record the hub with py-spy meanwhile (unless --no-spy); the load's result."""
     rules = args.rules if missing("rules") is None else 0
     scenario = Scenario(args.sensors, max(rules, 1))
-    spec = {
-        "mode": "soak",
-        "rate": args.rate,
-        "seconds": args.seconds + 2,
-        "sensors": scenario.sensors,
-        "rules": scenario.rules if rules else 0,
-        "warm_up": bool(rules),
-    }
+    spec = {"mode": "soak", "rate": args.rate, "seconds": args.seconds + 2, "sensors": scenario.sensors}
+    spec.update(rules=scenario.rules if rules else 0, warm_up=bool(rules))
     extra = "history:\n  enabled: false\n" if args.no_history else ""
+    hub_files = args.out / "hub"
     with (
         Broker() as broker,
-        Hub(args.out / "hub", broker, sensors=args.sensors, rules=rules, extra=extra, mirror=not args.no_mirror) as hub,
+        Hub(hub_files, broker, sensors=args.sensors, rules=rules, extra=extra, mirror=not args.no_mirror) as hub,
     ):
         time.sleep(1.5)  # started (without rules there is no answer to wait for)
         with Loadgen(broker, {**spec, "watch": hub.pid}, timeout=args.seconds + 120) as gen:
@@ -145,10 +147,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_spy:
                 time.sleep(args.seconds)
             else:
+                spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
                 record = [spy, "record", "-p", str(hub.pid), "-d", str(int(args.seconds))]
                 record += ["-r", str(args.sample_rate), "-f", "raw", "--nolineno", "-o", str(args.out / "stacks.txt")]
                 subprocess.run(record + (["--gil"] if args.gil else []), check=True, capture_output=True)
-            result = gen.result()
+            return gen.result()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the hub under the mixed load and profile it."""
+    args = _parse(argv)
+    result = _profile(args)
     print(f"load: {result['sent']} readings at {args.rate:g}/s; hub CPU {result['cpu_ms_per_1k']} ms per 1 000")
     if not args.no_spy:
         print(summarise(args.out / "stacks.txt", args.seconds, args.sample_rate))

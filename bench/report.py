@@ -44,6 +44,15 @@ def _step(results: Results, who: str, rate: float) -> dict[str, Any] | None:
     return None
 
 
+def _p99_at_1000(results: Results) -> float | None:
+    # W4 runs the same mixed load at 1 000 msg/s with history on, 12× longer than W2's step: its p99
+    # rests on 6 000 actions instead of 500, so one pause of the machine cannot decide it alone.
+    soak = _get(results, "w4", "hub")
+    if soak and soak.get("rate") == 1000 and soak.get("p99_ms") is not None:
+        return float(soak["p99_ms"])
+    return (_step(results, "hub", 1000) or {}).get("p99_ms")
+
+
 def _startup(results: Results, entities: int, key: str) -> float | None:
     rows = _get(results, "w5", "hub")
     for row in rows if isinstance(rows, list) else []:
@@ -71,21 +80,21 @@ def _burst_lost(results: Results) -> float | None:
     return float(hub["lost"] + unrecorded)
 
 
+def _short_steps(results: Results) -> str:
+    if results.get("mode") == "full":
+        return ""
+    return f"{results.get('mode')} run: its short steps end before a backlog shows, so the knee is optimistic"
+
+
 def _no_web(results: Results) -> str:
     return "" if _get(results, "w5", "web_panel") else "web panel not part of the hub yet"
 
 
 TARGETS = (
     Target("W1 added p99 latency over the floor", "ms", 1.0, True, lambda r: _get(r, "w1", "added_p99_ms")),
-    Target(
-        "W2 p99 at 1 000 msg/s, history on",
-        "ms",
-        5.0,
-        True,
-        lambda r: (_step(r, "hub", 1000) or {}).get("p99_ms"),
-    ),
-    Target("W2 knee, history on", "msg/s", 10_000, False, _hub_knee),
-    Target("W2 knee ÷ floor's knee", "×", 0.5, False, _knee_ratio),
+    Target("W4 (else W2) p99 at 1 000 msg/s, history on", "ms", 5.0, True, _p99_at_1000),
+    Target("W2 knee, history on", "msg/s", 10_000, False, _hub_knee, _short_steps),
+    Target("W2 knee ÷ floor's knee", "×", 0.5, False, _knee_ratio, _short_steps),
     Target("W3 burst: readings or actions lost", "", 0, True, _burst_lost),
     Target(
         "W4 history on disk per raw sample", "B", 40, True, lambda r: _get(r, "w4", "hub", "history_bytes_per_sample")
@@ -191,6 +200,11 @@ def _rows_w4(results: Results) -> Iterator[tuple[str, str, str]]:
     hub = _get(results, "w4", "hub") or {}
     yield "load", f"{_num(hub.get('rate'))} msg/s for {_s(hub.get('seconds'))}", ""
     yield "actions lost", _num(hub.get("lost")), ""
+    yield (
+        "p50 / p99 / p99.9 latency",
+        f"{_ms(hub.get('p50_ms'))} / {_ms(hub.get('p99_ms'))} / {_ms(hub.get('p999_ms'))}",
+        "",
+    )
     yield "RSS start → end", f"{_mb(hub.get('rss_start_mb'))} → {_mb(hub.get('rss_end_mb'))}", ""
     yield "RSS slope", f"{_num(hub.get('rss_slope_mb_per_h'))} MB/h", ""
     yield "history per raw sample", f"{_num(hub.get('history_bytes_per_sample'))} B", ""
