@@ -96,7 +96,8 @@ def _check(path: Path) -> int:
     if report.errors:
         raise ConfigError(report.errors)
     print(f"{path}: configuration is valid ({len(config.devices)} devices, {entities} declared entities)")
-    print(f"{config.rules_dir}: {report.rules} rules in {report.files} files are valid")
+    rules, files = report.rules, report.files
+    print(f"{config.rules_dir}: {rules} rule{'s' * (rules != 1)} in {files} file{'s' * (files != 1)}, valid")
     for warning in report.warnings:
         print(f"  warning: {warning}")
     return 0

@@ -27,9 +27,20 @@ def demo_config(mqtt_port: int, data_dir: Path) -> Config:
     return parse_config(load_text(text, "demo.yaml"), "demo.yaml", config_models(load_registry()))
 
 
+def copy_example_rules(folder: Path) -> None:
+    """Put the shipped example rules and their scenarios in the demo's rules folder (once)."""
+    if folder.exists():
+        return  # the user's edits stay
+    folder.mkdir(parents=True)
+    for item in files("rules").joinpath("examples").iterdir():
+        if item.name.endswith(".yaml"):
+            (folder / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 async def run_demo(mqtt_port: int, data_dir: Path, stop: asyncio.Event) -> None:
     """Run broker, simulators and hub until `stop` is set."""
     config = demo_config(mqtt_port, data_dir)
+    copy_example_rules(config.rules_dir)
     async with EmbeddedBroker("127.0.0.1", mqtt_port):
         plug = TasmotaPlug("compressor", "127.0.0.1", mqtt_port, tele_period=10)
         climate = Z2mSensor("workshop_climate", "127.0.0.1", mqtt_port, interval=10)

@@ -31,7 +31,13 @@ Scope = dict[str, Any]
 
 
 class Action(ABC):
-    """One action of a rule; `run()` returns a short result for the trace or raises."""
+    """One action of a rule; `run()` returns a short result for the trace or raises.
+
+    `waits` is true for actions that may wait (a delay, a wait, a command awaiting its device):
+    a run started eagerly moves to its own task before such an action (see `rules.eager`).
+    """
+
+    waits = False
 
     def __init__(self, model: schema.ActionModel, path: str) -> None:
         self.path = path
@@ -90,6 +96,8 @@ def _param_value(name: str, value: Any, wanted: type) -> Any:
 
 class EntityCommand(Action):
     """`action: <kind>.<command>` on one entity or a list; waits for each device to confirm."""
+
+    waits = True
 
     def __init__(self, model: schema.CallModel, path: str, entity_ids: Sequence[str], data: Value) -> None:
         super().__init__(model, path)

@@ -142,16 +142,19 @@ class Builder:
             return None
         return str(name)
 
-    def _refer(self, raw: Mapping[str, Any], loc: Loc, field: str, command: str | None = None) -> None:
+    def _places(self, raw: Mapping[str, Any], loc: Loc, field: str) -> list[tuple[str, int, int]]:
+        """Each value of a field that holds one name or a list of names, with its line and column."""
         value = raw.get(field)
-        places = (
+        items = (
             [(v, (*loc, field, i)) for i, v in enumerate(value)]
             if isinstance(value, list)
             else [(value, (*loc, field))]
         )
-        for entity_id, at in places:
-            line, column = position(self.root, at)
-            self.entities.append(EntityRef(str(entity_id).strip(), self.filename, line, column, command))
+        return [(str(item).strip(), *position(self.root, at)) for item, at in items]
+
+    def _refer(self, raw: Mapping[str, Any], loc: Loc, field: str, command: str | None = None) -> None:
+        for entity_id, line, column in self._places(raw, loc, field):
+            self.entities.append(EntityRef(entity_id, self.filename, line, column, command))
 
     def value(self, data: Any, loc: Loc) -> Value | None:
         """Compile the templates inside `data`, each error at its own position."""
@@ -302,8 +305,9 @@ class Builder:
     def _repeat(self, model: schema.RepeatModel, raw: Mapping[str, Any], loc: Loc) -> act.Action:
         while_ = self.conditions(raw["while"], (*loc, "while")) if "while" in raw else None
         until = self.conditions(raw["until"], (*loc, "until")) if "until" in raw else None
+        items = self.value(raw["for_each"], (*loc, "for_each")) if isinstance(raw.get("for_each"), list) else None
         sequence = self.actions(raw["sequence"], (*loc, "sequence"))
-        return flow.Repeat(model, self.path(loc[:-1]), sequence, while_, until)
+        return flow.Repeat(model, self.path(loc[:-1]), sequence, (while_, until, items))
 
     # --- calls ----------------------------------------------------------------------------------
     def call(self, model: schema.CallModel, raw: Mapping[str, Any], loc: Loc) -> act.Action | None:
@@ -342,21 +346,19 @@ class Builder:
         self.issue(loc, f"unknown action '{name}'" + (f" — did you mean '{hint}'?" if hint else ""))
 
     def _targets(self, model: schema.CallModel, raw: Mapping[str, Any], loc: Loc, field: str) -> tuple[str, ...]:
-        target = model.target
-        found = getattr(target, field, None) if target is not None else None
-        place: Loc = (*loc, "target") if found is not None else loc
-        if found is None and field == "entity_id":
-            found, place = model.entity_id, loc
+        """What a call acts on (`target:`, or `entity_id:` beside `action:`), noted for `hausmeister check`."""
+        in_target = model.target is not None and getattr(model.target, field) is not None
+        found = getattr(model.target, field) if in_target else (model.entity_id if field == "entity_id" else None)
         if not found:
             self.issue(loc, f"'{model.action}' needs 'target: {{{field}: ...}}'")
             return ()
-        holder = raw.get("target", raw) if place != loc else raw
+        holder, place = (raw["target"], (*loc, "target")) if in_target else (raw, loc)
         if field == "entity_id":
             self._refer(holder, place, field, model.action)
         else:
-            for rule_id in found:
-                line, column = position(self.root, (*place, field))
-                self.rule_refs.append(RuleRef(rule_id, self.filename, line, column))
+            self.rule_refs.extend(
+                RuleRef(r, self.filename, line, col) for r, line, col in self._places(holder, place, field)
+            )
         return tuple(found)
 
     def _builtin(self, model: schema.CallModel, raw: Mapping[str, Any], loc: Loc) -> act.Action | None:

@@ -16,7 +16,7 @@ from hub.state import State
 from hub.template import TemplateFailure
 from rules import schema
 from rules.context import Services
-from rules.durations import format_duration
+from rules.durations import format_duration, format_offset
 from rules.location import SunEvent
 from rules.schema import WEEKDAYS
 from rules.templates import RuleTemplate, same_state, state_value, truthy
@@ -241,14 +241,10 @@ class SunCondition(Condition):
         """e.g. `sun after sunset before sunrise`."""
         parts = ["sun"]
         if self.model.after:
-            parts.append(f"after {self.model.after}{_offset(self.model.after_offset)}")
+            parts.append(f"after {self.model.after}{format_offset(self.model.after_offset)}")
         if self.model.before:
-            parts.append(f"before {self.model.before}{_offset(self.model.before_offset)}")
+            parts.append(f"before {self.model.before}{format_offset(self.model.before_offset)}")
         return " ".join(parts)
-
-
-def _offset(seconds: float) -> str:
-    return f" {'+' if seconds > 0 else ''}{format_duration(seconds)}" if seconds else ""
 
 
 class TemplateCondition(Condition):

@@ -58,6 +58,7 @@ class RulesDatabase:
         self.states: dict[str, RuleState] = {}
         self._pending_states: dict[str, RuleState | None] = {}
         self._db: aiosqlite.Connection | None = None
+        self._writing = asyncio.Lock()  # one flush at a time, so rule states are written in order
 
     async def __aenter__(self) -> Self:
         if self._db is not None:
@@ -96,6 +97,10 @@ class RulesDatabase:
 
     async def flush(self) -> None:
         """Write changed traces and rule states in one transaction; drop traces beyond the kept ones."""
+        async with self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if self._db is None:
             return
         written: list[Trace] = []

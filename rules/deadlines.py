@@ -48,6 +48,7 @@ class Deadlines:
         self._records: dict[str, TimerRecord] = {}  # what the store holds once pending writes are done
         self._pending: dict[str, _Save | _Delete] = {}
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # two flushes at once could apply changes out of order
 
     async def load(self) -> None:
         """Read every stored rule deadline (once, at start)."""
@@ -95,6 +96,10 @@ class Deadlines:
 
     async def flush(self) -> None:
         """Write every pending change now."""
+        async with self._writing:
+            await self._write()
+
+    async def _write(self) -> None:
         while self._pending:
             pending, self._pending = self._pending, {}
             for key, op in pending.items():

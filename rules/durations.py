@@ -94,3 +94,10 @@ def format_duration(seconds: float) -> str:
     parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
     text = " ".join(p for p in parts if p) or "0 s"
     return f"-{text}" if whole < 0 else text
+
+
+def format_offset(seconds: float) -> str:
+    """An offset for descriptions: ` +10 min`, ` -30 min`, or nothing for none."""
+    if not seconds:
+        return ""
+    return f" {'+' if seconds > 0 else ''}{format_duration(seconds)}"

@@ -5,9 +5,10 @@ finish inside the MQTT or state-change callback that triggered them, with no tas
 through the event loop. A run that does wait (a command awaiting its confirmation, a delay)
 continues in a task from exactly where it stopped.
 
-Code that runs in the eager part must not rely on `asyncio.current_task()` (as `asyncio.timeout`
-does): until it first waits, the current task is whoever called. The rule engine waits with the
-injected clock and plain futures only.
+Until it first waits, the coroutine runs as part of whoever called (`asyncio.current_task()` is
+the caller's task), so it must not use anything that holds on to the current task, as
+`asyncio.timeout` (and `asyncio.wait_for` since Python 3.12) do. A rule run therefore yields once
+before its first action that may wait (`rules.run.Run.step`) and goes on in its own task.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from rules.database import FILENAME, RulesDatabase, RuleState
 from rules.deadlines import Deadlines
 from rules.guard import Chain, LoopGuard
 from rules.hubapi import RulesHub
-from rules.loader import RuleFile, clashes, load_rule_file, rule_files
+from rules.loader import RuleFile, clashes, load_rule_file
 from rules.location import Location
 from rules.outbox import Outbox
 from rules.reload import Watcher, snapshot
@@ -118,7 +118,10 @@ class RuleEngine:
         if not ready.is_set():
             waiting.cancel()
             await self._close()
-            self._root.result()  # raise why it failed
+            failure = self._root.exception()
+            if isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+                raise failure.exceptions[0]  # why it failed, without the task group around it
+            self._root.result()
         return self
 
     async def __aexit__(
@@ -204,8 +207,15 @@ class RuleEngine:
         except ConfigError as exc:
             self._rejected(key, exc)
             return
-        await self._apply(loaded)
-        if self.errors.pop(key, None) is not None:
+        except OSError as exc:
+            self._rejected(key, ConfigError.single(key, 1, 1, f"the file cannot be read: {exc.strerror or exc}"))
+            return
+        problems = await self._apply(loaded)
+        if problems:
+            self.errors[key] = ConfigError(problems)
+            self.hub.counters.inc("rules.file_errors")
+            log.error("Rules: in %s, some rules cannot start:\n  %s", key, "\n  ".join(map(str, problems)))
+        elif self.errors.pop(key, None) is not None:
             log.info("Rules: %s is fixed and loaded", key)
 
     def _rejected(self, key: str, exc: ConfigError) -> None:
@@ -219,7 +229,8 @@ class RuleEngine:
             "\n  ".join(str(issue) for issue in exc.issues),
         )
 
-    async def _apply(self, loaded: RuleFile) -> None:
+    async def _apply(self, loaded: RuleFile) -> list[Issue]:
+        problems: list[Issue] = []
         old = self.files.get(loaded.path)
         new_ids = {rule.id for rule in loaded.rules}
         for rule_def in old.rules if old else ():
@@ -237,12 +248,14 @@ class RuleEngine:
             self.rules[rule.id] = rule
             try:
                 await rule.start(self._env.deadlines.of_rule(rule.id))
-            except RuleError as exc:
+            except Exception as exc:
+                # One rule that cannot start (no broker for its mqtt trigger, no sunset this year) must
+                # not keep the others from running; it is reported like a file error.
+                log.debug("Rule '%s' did not start", rule.id, exc_info=True)
                 del self.rules[rule.id]
-                self._rejected(
-                    loaded.path, ConfigError([Issue(rule_def.file, rule_def.line, 1, f"rule '{rule.id}': {exc}")])
-                )
+                problems.append(Issue(rule_def.file, rule_def.line, 1, f"rule '{rule.id}' cannot start: {exc}"))
         self.files[loaded.path] = loaded
+        return problems
 
     def _restore_state(self, rule: Rule, *, edited: bool) -> None:
         assert self._db is not None
@@ -335,10 +348,6 @@ class RuleEngine:
     def traces(self, rule_id: str) -> list[Trace]:
         """The kept traces of a rule, newest first."""
         return self.book.latest(rule_id)
-
-    def all_files(self) -> list[Path]:
-        """The rule files in the directory now."""
-        return rule_files(self.directory)
 
     async def flush(self) -> None:
         """Write pending traces and deadlines now (tests and the CLI use it)."""

@@ -20,7 +20,7 @@ from rules.conditions import Condition, all_hold
 from rules.context import Services
 from rules.durations import format_duration, parse_duration
 from rules.run import StopRun
-from rules.templates import RuleTemplate, Value, compile_value, truthy
+from rules.templates import RuleTemplate, Value, truthy
 
 if TYPE_CHECKING:
     from rules.run import Path, Run
@@ -51,6 +51,8 @@ def _deadline(run: Run, resume: Path | None, seconds: float | None) -> float:
 
 class Delay(Action):
     """`delay:` — wait a fixed or templated time (persisted: survives a restart)."""
+
+    waits = True
 
     def __init__(self, model: schema.DelayModel, path: str) -> None:
         super().__init__(model, path)
@@ -85,6 +87,8 @@ class Delay(Action):
 
 class _Wait(Action):
     """Shared by the two waits: the deadline, the `wait` variable, the timeout outcome."""
+
+    waits = True
 
     def __init__(self, model: schema.WaitTemplateModel | schema.WaitTriggerModel, path: str) -> None:
         super().__init__(model, path)
@@ -257,39 +261,32 @@ class Repeat(Action):
         model: schema.RepeatModel,
         path: str,
         sequence: Sequence[Action],
-        while_: Sequence[Condition] | None,
-        until: Sequence[Condition] | None,
+        loops: tuple[Sequence[Condition] | None, Sequence[Condition] | None, Value | None],
     ) -> None:
         super().__init__(model, path)
         spec = model.repeat
+        while_, until, items = loops
         self.count = spec.count
-        self.items: Value | RuleTemplate | None = (
-            spec.for_each
-            if isinstance(spec.for_each, RuleTemplate)
-            else (compile_value(spec.for_each) if spec.for_each is not None else None)
-        )
+        self.items: Value | RuleTemplate | None = spec.for_each if isinstance(spec.for_each, RuleTemplate) else items
         self.sequence = tuple(sequence)
         self.while_ = tuple(while_) if while_ is not None else None
         self.until = tuple(until) if until is not None else None
 
     async def run(self, run: Run, scope: Scope, resume: Path | None) -> str | None:
-        """Loop; each iteration is part of the run's position."""
+        """Loop; each iteration is part of the run's position (a resumed run starts in its saved one)."""
         items = self._items(scope)
-        index = int(resume[0]) if resume else 0
+        index, inner = (int(resume[0]), resume[1:]) if resume else (0, None)
         steps = run.trace.conditions
-        while True:
-            if items is not None and index >= len(items):
-                break
+        while items is None or index < len(items):
             child = {**scope, "repeat": self._variable(index, items)}
-            resuming_here = bool(resume) and index == int(resume[0])  # type: ignore[index]
-            if self.while_ is not None and not resuming_here and not all_hold(self.while_, run.env, child, steps):
+            if self.while_ is not None and inner is None and not all_hold(self.while_, run.env, child, steps):
                 break
             run.position.append(index)
             try:
-                await run.sequence(self.sequence, child, resume[1:] if resume and resuming_here else None)
+                await run.sequence(self.sequence, child, inner)
             finally:
                 run.position.pop()
-            index += 1
+            index, inner = index + 1, None
             if self.until is not None and all_hold(self.until, run.env, child, steps):
                 break
             if index >= MAX_LOOPS:

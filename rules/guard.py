@@ -29,6 +29,7 @@ class LoopGuard:
         self._entities: dict[str, tuple[Chain, float]] = {}
         self._topics: dict[str, tuple[Chain, float]] = {}
         self._loops: dict[str, deque[float]] = {}
+        self._pruned = 0.0
 
     def touched_entity(self, entity_id: str, chain: Chain) -> None:
         """A run with `chain` commanded this entity."""
@@ -60,11 +61,13 @@ class LoopGuard:
         self._loops.pop(rule_id, None)
 
     def _remember(self, effects: dict[str, tuple[Chain, float]], key: str, chain: Chain) -> None:
-        if len(effects) >= _PRUNE_AT:
-            now = self._time()
+        now = self._time()
+        # Forgetting old effects costs a pass over them: only when there are many, at most once a second.
+        if len(effects) >= _PRUNE_AT and now - self._pruned >= 1.0:
+            self._pruned = now
             for stale in [k for k, (_, until) in effects.items() if until < now]:
                 del effects[stale]
-        effects[key] = (chain, self._time() + EFFECT_MEMORY)
+        effects[key] = (chain, now + EFFECT_MEMORY)
 
     def _lookup(self, effects: dict[str, tuple[Chain, float]], key: str) -> Chain:
         found = effects.get(key)

@@ -5,11 +5,14 @@ injected clock — no inotify needed) and changed, added or removed files are ha
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from hub.clock import Clock
 from rules.loader import rule_files
+
+log = logging.getLogger(__name__)
 
 Stamp = tuple[int, int]
 OnChanges = Callable[[list[Path], list[Path]], Awaitable[None]]
@@ -55,4 +58,8 @@ class Watcher:
         """Check every `interval` seconds until cancelled."""
         while True:
             await self._clock.sleep(self._interval)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:
+                # A folder that cannot be read now (an SD card hiccup) must not stop the rules; try again.
+                log.exception("Rules: could not check %s for changed files", self.directory)

@@ -105,7 +105,7 @@ class Run:
         self.effect_chain: Chain = chain | {owner.id}  # what this run's effects carry to the triggers they cause
         self.position: Path = []
         self.cancel_reason: str | None = None
-        self._key = key_of(owner.id, f"run:{trace.run_id}")
+        self.eager = True  # may still run on the stack of whoever triggered it (see rules.eager)
 
     @property
     def id(self) -> int:
@@ -152,6 +152,11 @@ class Run:
             return
         if self.cancel_reason is not None:
             raise Cancelled(self.cancel_reason)
+        if action.waits and self.eager:
+            # Leave the caller's stack before anything that waits: from here on the run is a task of
+            # its own, so code that looks at the current task (asyncio.timeout) sees the right one.
+            self.eager = False
+            await asyncio.sleep(0)
         record = ActionStep(action.path, action.alias or action.describe(), self.env.time())
         self.trace.actions.append(record)
         try:
@@ -191,9 +196,12 @@ class Run:
             "actions": self.owner.actions_fingerprint,
             **(extra or {}),
         }
-        self.env.deadlines.save(self.owner.id, self._key, deadline, payload)
+        self.env.deadlines.save(self.owner.id, self._key(), deadline, payload)
+
+    def _key(self) -> str:
+        return key_of(self.owner.id, f"run:{self.id}")
 
     def unpersist(self) -> None:
         """The wait is over: forget it (kept when the hub stops or the rule is replaced: it resumes then)."""
         if not self.env.closing and not self.owner.keeps_deadlines:
-            self.env.deadlines.delete(self._key)
+            self.env.deadlines.delete(self._key())

@@ -61,15 +61,6 @@ def _when_text(value: str | None) -> str | None:
 
 
 # --- the file ---------------------------------------------------------------------------------
-class PlaceModel(Model):
-    """`hub:` in a scenario file: where and in which time zone the scenarios happen."""
-
-    time_zone: str | None = None
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    elevation: float = 0.0
-
-
 class StateModel(Model):
     """A state with attributes or availability (a plain value is enough otherwise)."""
 
@@ -143,7 +134,7 @@ class ScenarioModel(Model):
 class ScenarioFileModel(Model):
     """A whole scenario file."""
 
-    hub: PlaceModel = PlaceModel()
+    hub: HubSection = HubSection()  # time_zone, latitude, longitude, elevation
     rules: list[str] | str | None = None
     scenarios: list[ScenarioModel] = Field(min_length=1)
 
@@ -195,11 +186,10 @@ def _rules_of(path: Path, spec: ScenarioFileModel) -> list[Path]:
     return found
 
 
-def _settings(place: PlaceModel, base: Config | None) -> HubConfig:
+def _settings(place: HubSection, base: Config | None) -> HubConfig:
+    """The configuration's settings (if given), with the place the scenario file names."""
     settings = base.settings.model_copy(deep=True) if base is not None else HubConfig()
-    hub = settings.hub
-    changes = {k: v for k, v in place.model_dump().items() if v is not None and k != "elevation"}
-    settings.hub = hub.model_copy(update={**changes, "elevation": place.elevation or hub.elevation})
+    settings.hub = settings.hub.model_copy(update=place.model_dump(exclude_unset=True, exclude={"name", "data_dir"}))
     return settings
 
 

@@ -15,6 +15,7 @@ from croniter import croniter
 
 from rules import schema
 from rules.deadlines import key_of
+from rules.durations import format_duration, format_offset
 from rules.guard import NO_CHAIN
 from rules.location import Location
 from rules.schema import WEEKDAYS
@@ -96,13 +97,8 @@ class CronTrigger(ScheduleTrigger):
         self.expression = model.expression
 
     def next_after(self, location: Location, after: float) -> float:
-        """The next time the expression matches."""
-        found = croniter(self.expression, location.local(after)).get_next(float)
-        return (
-            float(found)
-            if found > after
-            else float(croniter(self.expression, location.local(after + 1)).get_next(float))
-        )
+        """The next time the expression matches (croniter's next is strictly later)."""
+        return float(croniter(self.expression, location.local(after)).get_next(float))
 
     def describe(self) -> str:
         """e.g. `cron 0 19 * * 1-5`."""
@@ -125,8 +121,6 @@ class IntervalTrigger(ScheduleTrigger):
 
     def describe(self) -> str:
         """e.g. `every 5 min`."""
-        from rules.durations import format_duration
-
         return f"every {format_duration(self.every)}"
 
 
@@ -146,6 +140,4 @@ class SunTrigger(ScheduleTrigger):
 
     def describe(self) -> str:
         """e.g. `sunset -15 min`."""
-        from rules.durations import format_duration
-
-        return self.event + (f" {'+' if self.offset > 0 else ''}{format_duration(self.offset)}" if self.offset else "")
+        return self.event + format_offset(self.offset)

@@ -20,7 +20,7 @@ from hub.store import StateStore
 from hub.template import ENVIRONMENT, TemplateFailure, coerce
 from rules.location import Location
 
-__all__ = ["Helpers", "RuleTemplate", "TemplateFailure", "Value", "compile_template", "compile_value", "is_template"]
+__all__ = ["Helpers", "RuleTemplate", "TemplateFailure", "Value", "compile_template", "is_template"]
 
 
 def is_template(text: str) -> bool:
@@ -87,11 +87,6 @@ class Value:
         if not self.has_template:
             return self._plain
         return _render(self._compiled, scope, text)
-
-
-def compile_value(data: Any) -> Value:
-    """Compile every template inside `data` (mappings and lists are walked)."""
-    return Value(data)
 
 
 def _contains_template(data: Any) -> bool:

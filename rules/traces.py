@@ -177,10 +177,6 @@ class TraceBook:
         """The rule's kept traces, newest first."""
         return list(reversed(self._traces.get(rule_id, ())))
 
-    def forget(self, rule_id: str) -> None:
-        """Drop a removed rule's traces from memory (run ids keep counting)."""
-        self._traces.pop(rule_id, None)
-
     def take_dirty(self) -> Iterator[tuple[str, list[Trace]]]:
         """Every rule with changed traces, with the traces to write; marks them written."""
         dirty, self._dirty = self._dirty, {}

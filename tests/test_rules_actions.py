@@ -107,7 +107,8 @@ async def test_delay_fixed_and_templated(tmp_path: Path) -> None:
 
 
 async def test_wait_template_completes_on_a_state_change_or_times_out(tmp_path: Path) -> None:
-    rules = rule("""
+    rules = rule(
+        """
 - wait_template: "{{ is_state('valve.zone1', 'closed') }}"
   timeout: 10min
 - action: log
@@ -117,7 +118,9 @@ async def test_wait_template_completes_on_a_state_change_or_times_out(tmp_path: 
   continue_on_timeout: false
 - action: log
   data: {message: never}
-""", extra="  mode: parallel")
+""",
+        extra="  mode: parallel",
+    )
     async with RuleLab(tmp_path, rules, states={"valve.zone1": "open"}) as lab:
         await press(lab)
         await lab.advance(120)
@@ -199,18 +202,33 @@ async def test_repeat_count_while_until_and_for_each(tmp_path: Path) -> None:
         await lab.advance(120)
         logs = [a.result for a in lab.last("r").actions if a.what == "log"]
         assert logs == [
-            "count 1", "count 2", "count 3 last", "item zone1", "item zone2", "while 1", "while 2", "until 1", "until 2",
+            "count 1",
+            "count 2",
+            "count 3 last",
+            "item zone1",
+            "item zone2",
+            "while 1",
+            "while 2",
+            "until 1",
+            "until 2",
         ]
-        assert [a.result for a in lab.last("r").actions if a.what == "repeat"] == ["3 times", "2 times", "2 times", "2 times"]
+        assert [a.result for a in lab.last("r").actions if a.what == "repeat"] == [
+            "3 times",
+            "2 times",
+            "2 times",
+            "2 times",
+        ]
 
 
 async def test_run_another_rule_and_turn_rules_off_and_on(tmp_path: Path) -> None:
-    rules = rule("""
+    rules = rule(
+        """
 - action: rule.run
   target: {rule_id: helper}
 - action: rule.turn_off
   target: {rule_id: helper}
-""", extra="""
+""",
+        extra="""
 - id: helper
   triggers: [{trigger: state, entity_id: button.helper}]
   conditions: [{condition: state, entity_id: switch.pump, state: "on"}]
@@ -218,7 +236,8 @@ async def test_run_another_rule_and_turn_rules_off_and_on(tmp_path: Path) -> Non
 - id: switcher
   triggers: [{trigger: state, entity_id: button.back}]
   actions: [{action: rule.turn_on, target: {rule_id: helper}}]
-""")
+""",
+    )
     async with RuleLab(tmp_path, rules, states={"switch.pump": "off"}) as lab:
         await press(lab)
         assert lab.last("helper").actions[0].result == "helper by r"  # conditions skipped
@@ -267,14 +286,17 @@ async def test_stop_ends_the_run_as_stopped_or_failed(tmp_path: Path) -> None:
 
 
 async def test_template_error_is_a_clear_error_in_the_trace(tmp_path: Path) -> None:
-    rules = rule("""
+    rules = rule(
+        """
 - action: mqtt.publish
   data: {topic: out, payload: "{{ trigger.payload_json.value }}"}
-""", extra="""
+""",
+        extra="""
 - id: other
   triggers: [{trigger: state, entity_id: button.go}]
   actions: [{action: log, data: {message: fine}}]
-""")
+""",
+    )
     async with RuleLab(tmp_path, rules) as lab:
         await press(lab)
         trace = lab.last("r")

@@ -41,12 +41,17 @@ def test_the_shipped_example_scenarios_pass() -> None:
 
 
 def test_a_failing_scenario_is_reported_with_the_trace(tmp_path: Path) -> None:
-    write(tmp_path / "pump.yaml", """
+    write(
+        tmp_path / "pump.yaml",
+        """
 - id: refill
   triggers: [{trigger: numeric_state, entity_id: sensor.level, below: 20}]
   actions: [{action: switch.turn_on, target: {entity_id: switch.pump}}]
-""")
-    write(tmp_path / "pump.test.yaml", """
+""",
+    )
+    write(
+        tmp_path / "pump.test.yaml",
+        """
 hub: {time_zone: Europe/Berlin}
 scenarios:
   - name: a low tank starts the pump
@@ -63,7 +68,8 @@ scenarios:
       - at: "09:00"
         state: {sensor.level: 15}
         expect: []
-""")
+""",
+    )
     done = hausmeister("rules", "test", tmp_path)
     assert done.returncode == 1
     assert "PASS  pump.test.yaml: a low tank starts the pump" in done.stdout
@@ -76,7 +82,9 @@ scenarios:
 def test_check_validates_rules_against_the_configuration(tmp_path: Path) -> None:
     config = write(tmp_path / "hausmeister.yaml", CONFIG)
     (tmp_path / "rules").mkdir()
-    write(tmp_path / "rules" / "tank.yaml", """
+    write(
+        tmp_path / "rules" / "tank.yaml",
+        """
 - id: refill
   triggers: [{trigger: numeric_state, entity_id: sensor.levle, below: 20}]
   actions:
@@ -86,17 +94,21 @@ def test_check_validates_rules_against_the_configuration(tmp_path: Path) -> None
       target: {entity_id: switch.garden_light}
     - action: rule.run
       target: {rule_id: refil}
-""")
+""",
+    )
     done = hausmeister("check", "-c", config)
     assert done.returncode == 1
     rules_file = tmp_path / "rules" / "tank.yaml"
     assert f"{rules_file}:3:50: unknown entity 'sensor.levle' — did you mean 'sensor.level'?" in done.stderr
     assert f"{rules_file}:8:27: no device declares the entity 'switch.garden_light'" in done.stderr
     assert f"{rules_file}:10:25: there is no rule 'refil' — did you mean 'refill'?" in done.stderr
-    write(rules_file, "- id: refill\n  triggers: [{trigger: hub}]\n  actions: [{action: switch.turn_on, entity_id: switch.pump}]\n")
+    write(
+        rules_file,
+        "- id: refill\n  triggers: [{trigger: hub}]\n  actions: [{action: switch.turn_on, entity_id: switch.pump}]\n",
+    )
     done = hausmeister("check", "-c", config)
     assert done.returncode == 0, done.stderr
-    assert "1 rules in 1 files are valid" in done.stdout
+    assert "1 rule in 1 file, valid" in done.stdout
 
 
 class FinderConfig(DeviceConfig):
@@ -106,11 +118,14 @@ class FinderConfig(DeviceConfig):
 def test_entities_a_discovering_device_may_bring_are_warnings(tmp_path: Path) -> None:
     config_path = write(tmp_path / "hausmeister.yaml", CONFIG + "  - {type: finder, name: zigbee}\n")
     (tmp_path / "rules").mkdir()
-    write(tmp_path / "rules" / "tank.yaml", """
+    write(
+        tmp_path / "rules" / "tank.yaml",
+        """
 - id: refill
   triggers: [{trigger: state, entity_id: binary_sensor.leak}]
   actions: [{action: switch.turn_off, target: {entity_id: switch.pump}}]
-""")
+""",
+    )
     config = load_config(config_path, {**config_models(load_registry()), "finder": FinderConfig})
     report = check_rules(config)
     assert report.errors == []

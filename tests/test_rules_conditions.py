@@ -140,7 +140,7 @@ async def test_template_condition_and_shorthand(tmp_path: Path) -> None:
 
 
 async def test_template_condition_error_is_false_with_the_reason(tmp_path: Path) -> None:
-    rules = rule("- \"{{ states.sensor.missing.state > 3 }}\"")
+    rules = rule('- "{{ states.sensor.missing.state > 3 }}"')
     async with RuleLab(tmp_path, rules) as lab:
         assert not await passes(lab)
         step = lab.last("r").conditions[0]
@@ -167,7 +167,9 @@ async def test_and_or_not_nested(tmp_path: Path) -> None:
         - {condition: state, entity_id: switch.c, state: "on"}
         - {condition: state, entity_id: switch.d, state: "on"}
 """)
-    async with RuleLab(tmp_path, rules, states={"switch.a": "on", "switch.b": "off", "switch.c": "on", "switch.d": "off"}) as lab:
+    async with RuleLab(
+        tmp_path, rules, states={"switch.a": "on", "switch.b": "off", "switch.c": "on", "switch.d": "off"}
+    ) as lab:
         assert not await passes(lab)  # not both a and b; c is on
         paths = [step.path for step in lab.last("r").conditions]
         assert paths[0] == "conditions/0" and "conditions/0/conditions/1" in paths

@@ -27,10 +27,13 @@ def test_a_typo_in_a_key_says_what_was_meant_and_where() -> None:
     - action: valve.open
       target: {entity_id: valve.bed}
 """
-    assert problems(text) == [
-        "garden.yaml:5:7: unknown key 'entitiy_id' — did you mean 'entity_id'?",
-        "garden.yaml:4:7: 'entity_id' is missing",
-    ][::-1]
+    assert (
+        problems(text)
+        == [
+            "garden.yaml:5:7: unknown key 'entitiy_id' — did you mean 'entity_id'?",
+            "garden.yaml:4:7: 'entity_id' is missing",
+        ][::-1]
+    )
 
 
 def test_wrong_types_of_trigger_condition_and_action() -> None:

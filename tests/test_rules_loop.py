@@ -15,12 +15,15 @@ OTHER = """
 
 
 async def test_a_rule_toggling_its_own_trigger_is_suspended(tmp_path: Path) -> None:
-    rules = """
+    rules = (
+        """
 - id: flipper
   mode: queued
   triggers: [{trigger: state, entity_id: switch.lamp}]
   actions: [{action: switch.toggle, target: {entity_id: switch.lamp}}]
-""" + OTHER
+"""
+        + OTHER
+    )
     async with RuleLab(tmp_path, rules, states={"switch.lamp": "off"}, loop_limit=5) as lab:
         await lab.change("switch.lamp", "on")
         await lab.advance(5)

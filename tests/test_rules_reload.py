@@ -39,7 +39,7 @@ async def test_a_broken_file_keeps_the_old_rules_and_shows_where_it_is_wrong(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with RuleLab(tmp_path, {"a.yaml": PUMP}) as lab:
-        path = lab.write("a.yaml", PUMP.replace("payload: \"pump", "paylod: \"pump"))
+        path = lab.write("a.yaml", PUMP.replace('payload: "pump', 'paylod: "pump'))
         with caplog.at_level(logging.ERROR):
             await lab.reload()
         assert lab.engine is not None

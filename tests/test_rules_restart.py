@@ -47,7 +47,9 @@ async def test_a_state_that_breaks_the_hold_after_a_restart_cancels_it(tmp_path:
 async def test_a_hold_whose_deadline_passed_while_down_follows_late(tmp_path: Path) -> None:
     for late, expected in (("run", ["valve.open valve.bed"]), ("skip", []), ('"00:30:00"', ["valve.open valve.bed"])):
         folder = tmp_path / late.strip('"').replace(":", "")
-        async with RuleLab(folder, HOLD.format(late=late), states={"sensor.moisture": 40, "valve.bed": "closed"}) as lab:
+        async with RuleLab(
+            folder, HOLD.format(late=late), states={"sensor.moisture": 40, "valve.bed": "closed"}
+        ) as lab:
             await lab.change("sensor.moisture", 25)
             await lab.restart(down=1200)  # back at 12:20, ten minutes after the deadline
             assert lab.commands() == expected, late
@@ -155,3 +157,26 @@ async def test_traces_survive_a_restart(tmp_path: Path) -> None:
         assert lab.last("note").run_id == 26
     on_disk = read_traces(tmp_path / "data", "note", 3)
     assert [t.actions[0].result for t in on_disk] == ["after", "24", "23"]
+
+
+async def test_a_wait_continues_after_a_restart_with_the_time_it_had_left(tmp_path: Path) -> None:
+    rules = """
+- id: door
+  triggers: [{trigger: state, entity_id: binary_sensor.door, to: "on"}]
+  actions:
+    - wait_template: "{{ is_state('binary_sensor.door', 'off') }}"
+      timeout: 10min
+    - {action: notify, data: {message: "closed={{ wait.completed }}"}}
+"""
+    async with RuleLab(tmp_path, rules, states={"binary_sensor.door": "off"}) as lab:
+        await lab.change("binary_sensor.door", "on")  # 12:00, the door opens
+        await lab.restart(down=120)
+        await lab.advance(479)
+        assert lab.effects("notify") == []
+        await lab.advance(1)  # 12:10: ten minutes after it started waiting
+        assert [e.data["message"] for e in lab.effects("notify")] == ["closed=False"]
+        await lab.change("binary_sensor.door", "off")
+        await lab.change("binary_sensor.door", "on")
+        await lab.restart(down=60)
+        await lab.change("binary_sensor.door", "off")
+        assert [e.data["message"] for e in lab.effects("notify")][-1] == "closed=True"

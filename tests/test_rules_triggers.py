@@ -41,13 +41,13 @@ async def test_state_trigger_fires_on_the_transition_it_names(tmp_path: Path) ->
 
 
 async def test_state_trigger_without_to_ignores_unavailable_unless_asked(tmp_path: Path) -> None:
-    rules = f"""
+    rules = """
 - id: any_change
-  triggers: [{{trigger: state, entity_id: sensor.level}}]
-  actions: [{{action: log, data: {{message: "{{{{ trigger.to_state.state }}}}"}}}}]
+  triggers: [{trigger: state, entity_id: sensor.level}]
+  actions: [{action: log, data: {message: "{{ trigger.to_state.state }}"}}]
 - id: gone
-  triggers: [{{trigger: state, entity_id: sensor.level, to: unavailable}}]
-  actions: [{{action: log, data: {{message: gone}}}}]
+  triggers: [{trigger: state, entity_id: sensor.level, to: unavailable}]
+  actions: [{action: log, data: {message: gone}}]
 """
     async with RuleLab(tmp_path, rules, states={"sensor.level": 3}) as lab:
         await lab.change("sensor.level", 4)
@@ -58,15 +58,15 @@ async def test_state_trigger_without_to_ignores_unavailable_unless_asked(tmp_pat
 
 
 async def test_state_trigger_not_from_not_to_and_attribute(tmp_path: Path) -> None:
-    rules = f"""
+    rules = """
 - id: not_docked
   mode: parallel
-  triggers: [{{trigger: state, entity_id: lawn_mower.garden, not_from: error, not_to: docked}}]
-  actions: [{{action: log, data: {{message: "{{{{ trigger.to_state.state }}}}"}}}}]
+  triggers: [{trigger: state, entity_id: lawn_mower.garden, not_from: error, not_to: docked}]
+  actions: [{action: log, data: {message: "{{ trigger.to_state.state }}"}}]
 - id: battery
   mode: parallel
-  triggers: [{{trigger: state, entity_id: lawn_mower.garden, attribute: battery, to: 20}}]
-  actions: [{{action: log, data: {{message: low}}}}]
+  triggers: [{trigger: state, entity_id: lawn_mower.garden, attribute: battery, to: 20}]
+  actions: [{action: log, data: {message: low}}]
 """
     async with RuleLab(tmp_path, rules, states={"lawn_mower.garden": "docked"}) as lab:
         for value in ("mowing", "docked", "error", "paused", "returning"):
@@ -132,12 +132,15 @@ async def test_numeric_state_trigger_on_attribute_and_template(tmp_path: Path) -
 
 
 async def test_availability_trigger_with_for(tmp_path: Path) -> None:
-    rules = rule("""
+    rules = rule(
+        """
 - trigger: availability
   entity_id: lawn_mower.garden
   to: unavailable
   for: 2min
-""", actions="- action: notify\n      data: {message: the mower is offline}")
+""",
+        actions="- action: notify\n      data: {message: the mower is offline}",
+    )
     async with RuleLab(tmp_path, rules, states={"lawn_mower.garden": "mowing"}) as lab:
         await lab.change("lawn_mower.garden", available=False)
         await lab.advance(60)
@@ -206,7 +209,8 @@ async def test_cron_and_interval_triggers(tmp_path: Path) -> None:
     async with RuleLab(tmp_path, rules, states={"switch.pump": "off"}) as lab:  # 12:00 Berlin = 10:00 UTC
         await lab.advance(8 * 3600)
         fired = [
-            (t.trigger["id"], datetime.fromtimestamp(t.started, BERLIN).strftime("%H:%M")) for t in reversed(lab.traces("r"))
+            (t.trigger["id"], datetime.fromtimestamp(t.started, BERLIN).strftime("%H:%M"))
+            for t in reversed(lab.traces("r"))
         ]
         assert fired == [
             ("cron", "12:15"),
@@ -227,7 +231,8 @@ async def test_sun_trigger_with_offset(tmp_path: Path) -> None:
     async with RuleLab(tmp_path, rules, states={"switch.pump": "off"}, start=start) as lab:
         await lab.advance(86400)
         fired = [
-            (t.trigger["id"], datetime.fromtimestamp(t.started, BERLIN).strftime("%H:%M")) for t in reversed(lab.traces("r"))
+            (t.trigger["id"], datetime.fromtimestamp(t.started, BERLIN).strftime("%H:%M"))
+            for t in reversed(lab.traces("r"))
         ]
         assert fired == [("before_sunset", "21:02"), ("after_sunrise", "04:53")]
 
