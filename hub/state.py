@@ -28,13 +28,14 @@ class State:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form mirrored on MQTT and served by the web API."""
+        changed = _iso(self.last_changed)  # a new value changes both times: format once (hot path)
         return {
             "entity_id": self.entity_id,
             "state": self.value,
             "attributes": dict(self.attributes),
             "available": self.available,
-            "last_changed": _iso(self.last_changed),
-            "last_updated": _iso(self.last_updated),
+            "last_changed": changed,
+            "last_updated": changed if self.last_updated == self.last_changed else _iso(self.last_updated),
         }
 
 

@@ -19,6 +19,9 @@ import aiosqlite
 from rules.traces import Trace, TraceBook
 
 FILENAME = "rules.db"
+# Traces encoded between two turns of the event loop: a busy house has thousands to write per flush
+# (20 ms and more of JSON), and MQTT messages must not wait that long.
+ENCODE_CHUNK = 25
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
@@ -124,7 +127,11 @@ class RulesDatabase:
     ) -> None:
         assert self._db is not None
         db = self._db
-        rows = [(t.rule_id, t.run_id, t.started, t.to_json()) for t in traces]
+        rows: list[tuple[str, int, float, str]] = []
+        for trace in traces:
+            rows.append((trace.rule_id, trace.run_id, trace.started, trace.to_json()))
+            if len(rows) % ENCODE_CHUNK == 0:
+                await asyncio.sleep(0)
         await db.executemany("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?)", rows)
         await db.executemany("DELETE FROM traces WHERE rule_id = ? AND run_id < ?", oldest)
         await db.executemany(

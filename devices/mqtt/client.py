@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 _SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+# Packets read per readiness callback before the loop gets a turn again (fairness under a flood).
+_MAX_READS = 100
 
 
 class MqttFailure(Exception):
@@ -69,7 +72,9 @@ class PahoClient:
         if options.will is not None:
             topic, payload, qos, retain = options.will
             client.will_set(topic, payload, qos, retain)
-        client.on_message = lambda _c, _u, message: on_message(message)
+        client.on_message = self._on_message
+        self._deliver = on_message
+        self._delivered = 0  # messages handed over so far: tells _read() whether a read found one
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -82,6 +87,9 @@ class PahoClient:
         self.disconnected: asyncio.Future[None] = self._loop.create_future()
         self._subscribes: dict[int, asyncio.Future[None]] = {}
         self._misc: asyncio.TimerHandle | None = None
+        self._loop_thread = threading.get_ident()
+        self._flush_due = False  # a flush of queued packets is scheduled on the loop
+        self._writer_fd: int | None = None  # the socket was full: a writer waits for it to drain
 
     async def connect(self) -> None:
         """Open the connection and wait for the broker's CONNACK."""
@@ -180,14 +188,22 @@ class PahoClient:
 
         self._loop.call_soon_threadsafe(start)
 
+    def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        self._delivered += 1
+        self._deliver(message)
+
     def _read(self) -> None:
+        # paho reads one packet per loop_read(). Under load many packets wait in the socket: read
+        # on while reads bring messages, instead of paying an event-loop round (epoll_wait and
+        # callbacks) for each. A read that brings none (socket drained, half a packet, or a control
+        # packet such as PUBACK) ends the batch; anything left wakes the (level-triggered) loop again.
         client = self._client
         try:
-            while True:
+            for _ in range(_MAX_READS):
+                before = self._delivered
                 client.loop_read()
                 sock = client.socket()
-                # An SSL socket can hold decoded bytes that select() does not see (paho issue #131).
-                if sock is None or not (hasattr(sock, "pending") and sock.pending() > 0):
+                if sock is None or (self._delivered == before and not _decoded_waiting(sock)):
                     break
         except Exception as exc:
             self._end(MqttFailure(f"read failed: {exc}"))
@@ -205,17 +221,70 @@ class PahoClient:
         if fileno > -1:
             self._loop.remove_reader(fileno)
             self._loop.remove_writer(fileno)
+        self._writer_fd = None
 
-    def _on_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        def write() -> None:
-            try:
-                self._client.loop_write()
-            except Exception as exc:
-                self._end(MqttFailure(f"write failed: {exc}"))
+    # paho asks for a write for every packet it queues. Instead of arming a writer per packet (two
+    # epoll_ctl calls, a self-pipe wake-up and a loop round each), queued packets are flushed once
+    # per loop iteration; a writer is armed only when the socket is full and must drain first.
+    def _on_register_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._schedule_flush()
+        else:  # CONNECT is queued from the executor thread that opens the socket
+            self._loop.call_soon_threadsafe(self._schedule_flush)
 
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock.fileno(), write)
+    def _schedule_flush(self) -> None:
+        if not self._flush_due and self._writer_fd is None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
 
-    def _on_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        fileno = sock.fileno()
-        if fileno > -1:
-            self._loop.remove_writer(fileno)
+    def _flush(self) -> None:
+        self._flush_due = False
+        self._write()
+
+    def _write(self) -> None:
+        client = self._client
+        sock = client.socket()
+        try:
+            # paho sends each packet with its own send(): corked, the kernel packs them into full
+            # segments, so a flush of many small messages costs the TCP stack (and the broker) once.
+            with _corked(sock):
+                client.loop_write()
+        except Exception as exc:
+            self._end(MqttFailure(f"write failed: {exc}"))
+            return
+        sock = client.socket()
+        if client.want_write() and sock is not None:
+            if self._writer_fd is None:
+                self._writer_fd = sock.fileno()
+                self._loop.add_writer(self._writer_fd, self._write)
+        else:
+            self._disarm_writer()
+
+    def _disarm_writer(self) -> None:
+        if self._writer_fd is not None:
+            self._loop.remove_writer(self._writer_fd)
+            self._writer_fd = None
+
+    def _on_unregister_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        self._disarm_writer()
+
+
+@contextlib.contextmanager
+def _corked(sock: Any) -> Iterator[None]:
+    """TCP_CORK on `sock` for the duration (a no-op where there is no such option or socket)."""
+    cork = getattr(socket, "TCP_CORK", None)
+    if cork is None or not isinstance(sock, socket.socket):
+        yield
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+
+
+def _decoded_waiting(sock: Any) -> bool:
+    """Whether an SSL socket holds decoded bytes that select() does not see (paho issue #131)."""
+    return hasattr(sock, "pending") and bool(sock.pending() > 0)
