@@ -16,6 +16,8 @@ from typing import Any, Self
 
 import aiosqlite
 
+from hub.sqlite import open_database
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS timers (
     key TEXT PRIMARY KEY,
@@ -48,12 +50,7 @@ class TimerStore:
     async def __aenter__(self) -> Self:
         if self._closed or self._db is not None:
             raise RuntimeError("a TimerStore is opened once; create a new one")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
+        self._db = await open_database(self.path, _SCHEMA)
         return self
 
     async def __aexit__(

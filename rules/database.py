@@ -16,6 +16,7 @@ from typing import Self
 
 import aiosqlite
 
+from hub.sqlite import open_database
 from rules.traces import Trace, TraceBook
 
 FILENAME = "rules.db"
@@ -63,12 +64,7 @@ class RulesDatabase:
     async def __aenter__(self) -> Self:
         if self._db is not None:
             raise RuntimeError("the rules database is already open")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
+        self._db = await open_database(self.path, _SCHEMA)
         async with self._db.execute("SELECT body FROM traces ORDER BY rule_id, run_id") as cursor:
             async for (body,) in cursor:
                 self.book.restore(Trace.from_dict(json.loads(body)))

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 
 from hub.errors import HubError
+from hub.sqlite import apply_pragmas
 
 VERSION = 1
 
@@ -81,12 +82,7 @@ async def _prepare(db: aiosqlite.Connection, path: Path, *, create: bool) -> Non
         raise HistoryFileError(f"{path} is not a history database ({exc})") from exc
     if version is not None and version > VERSION:
         raise HistoryFileError(f"{path} was written by a newer Hausmeister (format {version}); update Hausmeister")
-    await db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute("PRAGMA temp_store=MEMORY")  # GROUP BY sorts must not write temp files to the SD card
-    await db.execute("PRAGMA journal_size_limit=8388608")  # give the WAL back after a burst
-    await db.execute("PRAGMA busy_timeout=5000")  # the CLI reads while the hub writes
+    await apply_pragmas(db)
     if create:
         await db.executescript(_SCHEMA)
         await db.execute(f"PRAGMA user_version={VERSION}")
