@@ -18,7 +18,6 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
 
 import paho.mqtt.client as paho
 
@@ -29,6 +28,7 @@ from hub.clock import Clock
 from hub.config import MqttSettings
 from hub.counters import Counters
 from hub.errors import DriverError
+from hub.resource import SingleUse
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,10 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 
 
-class MqttConnection:
+class MqttConnection(SingleUse):
     """One connection to the broker for the whole hub."""
+
+    what = "this MQTT connection"
 
     def __init__(
         self,
@@ -60,22 +62,6 @@ class MqttConnection:
         self._was_up = False
         self._connected = asyncio.Event()
         self._on_connect: list[OnConnect] = []
-        self._entered = False
-        self._closed = False
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    async def __aenter__(self) -> MqttConnection:
-        if self._closed:
-            raise RuntimeError("this MQTT connection was closed; create a new one")
-        if self._entered:
-            raise RuntimeError("this MQTT connection is already open")
-        self._entered = True
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._closed = True
 
     @property
     def connected(self) -> bool:

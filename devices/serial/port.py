@@ -35,6 +35,7 @@ from devices.serial.framing import Dropped, Framer
 from hub.clock import Clock
 from hub.counters import Counters
 from hub.errors import DriverError
+from hub.resource import SingleUse
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,10 @@ def describe_open_error(settings: PortSettings, exc: BaseException) -> str:
     return f"could not open the serial port {settings.url}: {exc}"
 
 
-class SerialPort:
+class SerialPort(SingleUse):
     """A serial port kept open: frames go to `on_frame`, `on_status` hears when it comes and goes."""
+
+    what = "this serial port"
 
     def __init__(
         self,
@@ -164,21 +167,6 @@ class SerialPort:
         self._on_connect = on_connect
         self._link: SerialLink | None = None
         self._connected = asyncio.Event()
-        self._entered = False
-        self._closed = False
-
-    async def __aenter__(self) -> Self:
-        if self._closed:
-            raise RuntimeError("this serial port was closed; create a new one")
-        if self._entered:
-            raise RuntimeError("this serial port is already open")
-        self._entered = True
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._closed = True
 
     @property
     def connected(self) -> bool:
