@@ -38,7 +38,7 @@ from rules.watch import StateWatch
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 2.0  # seconds between trace writes
+FLUSH_INTERVAL = 10.0  # seconds between trace writes: a busy rule rewrites its kept traces at most this often
 
 
 @dataclass(frozen=True)
