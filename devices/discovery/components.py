@@ -57,8 +57,14 @@ class Component:
 
     @property
     def state_topics(self) -> tuple[str, ...]:
-        """Topics whose messages carry this entity's state."""
-        return ()
+        """Topics whose messages carry this entity's state (the `state_topic`, if the component has one)."""
+        topic: str | None = getattr(self.config, "state_topic", None)
+        return (topic,) if topic else ()
+
+    def _text(self, payload: bytes, template: str | None) -> str | None:
+        """The payload as text through `template`; None when the template rendered HA's 'ignore' value."""
+        text = render_value(template, decode(payload, self.config.encoding))
+        return None if text is IGNORE else text
 
     @property
     def optimistic(self) -> bool:
@@ -103,13 +109,9 @@ class Switch(Component):
     kind = "switch"
     config: SwitchSchema
 
-    @property
-    def state_topics(self) -> tuple[str, ...]:
-        return (self.config.state_topic,) if self.config.state_topic else ()
-
     def read(self, topic: str, payload: bytes) -> Reading | None:
-        text = render_value(self.config.value_template, decode(payload, self.config.encoding))
-        if text is IGNORE:
+        text = self._text(payload, self.config.value_template)
+        if text is None:
             return None
         c = self.config
         return Reading(_on_off(text, c.state_on or c.payload_on, c.state_off or c.payload_off))
@@ -128,10 +130,6 @@ class Light(Component):
 
     kind = "switch"
     config: LightSchema
-
-    @property
-    def state_topics(self) -> tuple[str, ...]:
-        return (self.config.state_topic,) if self.config.state_topic else ()
 
     def read(self, topic: str, payload: bytes) -> Reading | None:
         c = self.config
@@ -184,16 +182,12 @@ class Sensor(Component):
     config: SensorSchema
 
     @property
-    def state_topics(self) -> tuple[str, ...]:
-        return (self.config.state_topic,)
-
-    @property
     def unit(self) -> str | None:
         return self.config.unit_of_measurement
 
     def read(self, topic: str, payload: bytes) -> Reading | None:
-        text = render_value(self.config.value_template, decode(payload, self.config.encoding))
-        if text is IGNORE:
+        text = self._text(payload, self.config.value_template)
+        if text is None:
             return None
         if text == NONE_PAYLOAD:
             return Reading(None)
@@ -209,13 +203,9 @@ class BinarySensor(Component):
     kind = "binary_sensor"
     config: BinarySensorSchema
 
-    @property
-    def state_topics(self) -> tuple[str, ...]:
-        return (self.config.state_topic,)
-
     def read(self, topic: str, payload: bytes) -> Reading | None:
-        text = render_value(self.config.value_template, decode(payload, self.config.encoding))
-        if text is IGNORE:
+        text = self._text(payload, self.config.value_template)
+        if text is None:
             return None
         return Reading(_on_off(text, self.config.payload_on, self.config.payload_off))
 
@@ -226,13 +216,9 @@ class Valve(Component):
     kind = "valve"
     config: ValveSchema
 
-    @property
-    def state_topics(self) -> tuple[str, ...]:
-        return (self.config.state_topic,) if self.config.state_topic else ()
-
     def read(self, topic: str, payload: bytes) -> Reading | None:
-        text = render_value(self.config.value_template, decode(payload, self.config.encoding))
-        if text is IGNORE:
+        text = self._text(payload, self.config.value_template)
+        if text is None:
             return None
         state, position = self._state_and_position(text)
         if state == NONE_PAYLOAD:
@@ -307,8 +293,8 @@ class LawnMower(Component):
         return (self.config.activity_state_topic,) if self.config.activity_state_topic else ()
 
     def read(self, topic: str, payload: bytes) -> Reading | None:
-        text = render_value(self.config.activity_value_template, decode(payload, self.config.encoding))
-        if text is IGNORE:
+        text = self._text(payload, self.config.activity_value_template)
+        if text is None:
             return None
         if text.lower() == "none":
             return Reading(None)
