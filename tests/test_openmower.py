@@ -24,6 +24,7 @@ from hub.supervisor import Hub
 from hub.yamlfile import load_text
 from tests.broker import Mosquitto
 from tests.conftest import eventually
+from tests.sims import running
 
 MOWER = "lawn_mower.mower"
 RAIN = "binary_sensor.rain"
@@ -71,23 +72,6 @@ async def mower_hub(tmp_path: Path, mosquitto: Mosquitto, prefix: str, clock: Fa
         hub.store.add(EntitySpec(RAIN, "Rain sensor", device_class="rain"))
         hub.store.set(RAIN, "off")
         yield hub
-
-
-@contextlib.asynccontextmanager
-async def running(sim: OpenMowerSim) -> AsyncIterator[OpenMowerSim]:
-    """Run the simulated robot for the duration of the block."""
-    task = asyncio.create_task(sim.run())
-    ready = asyncio.ensure_future(sim.ready.wait())
-    await asyncio.wait({task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        yield sim
-    finally:
-        ready.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def value(hub: Hub, entity_id: str = MOWER) -> Any:

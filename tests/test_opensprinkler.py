@@ -23,6 +23,7 @@ from hub.supervisor import Hub
 from hub.yamlfile import load_text
 from tests.broker import Mosquitto, free_port
 from tests.conftest import eventually
+from tests.sims import running
 
 GARDEN = """
     name: garden
@@ -62,23 +63,6 @@ devices:
     return parse_config(
         load_text(text, "hub.yaml"), "hub.yaml", config_models(load_registry()), path=tmp_path / "h.yaml"
     )
-
-
-@contextlib.asynccontextmanager
-async def running(sim: OpenSprinklerSim) -> AsyncIterator[OpenSprinklerSim]:
-    """Run a simulated controller for the duration of the block."""
-    task = asyncio.create_task(sim.run())
-    ready = asyncio.ensure_future(sim.ready.wait())
-    await asyncio.wait({task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        yield sim
-    finally:
-        ready.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager

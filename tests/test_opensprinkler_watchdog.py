@@ -18,7 +18,8 @@ from hub.clock import FakeClock
 from hub.supervisor import Hub
 from tests.broker import Mosquitto
 from tests.conftest import eventually
-from tests.test_opensprinkler import attributes, command, garden_hub, running, value
+from tests.sims import running
+from tests.test_opensprinkler import attributes, command, garden_hub, value
 
 Garden = Callable[[OpenSprinklerSim], contextlib.AbstractAsyncContextManager[Hub]]
 
