@@ -72,3 +72,13 @@ def coerce(text: str) -> Any:
         return float(stripped)
     except ValueError:
         return stripped
+
+
+def check_template(value: str | None) -> str | None:
+    """A pydantic field validator: the text compiles as a template (else ValueError with the reason)."""
+    if value is not None:
+        try:
+            Template(value)
+        except TemplateFailure as exc:
+            raise ValueError(str(exc)) from None
+    return value

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from devices.discovery.abbreviations import KNOWN_KEYS
 from devices.mqtt.topics import validate_filter
-from hub.template import Template, TemplateFailure
+from hub.template import check_template
 
 
 class Lenient(BaseModel):
@@ -24,13 +24,7 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, frozen=True)
 
 
-def _template(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            Template(value)
-        except TemplateFailure as exc:
-            raise ValueError(str(exc)) from None
-    return value
+_template = check_template
 
 
 def _state_topic(value: str | None) -> str | None:

@@ -34,7 +34,7 @@ from devices.payload import BadPayload
 from hub.commands import Command
 from hub.config import DeviceConfig, Strict, entity_id_field
 from hub.entity import EntitySpec
-from hub.template import Template, TemplateFailure
+from hub.template import Template, TemplateFailure, check_template
 
 _KINDS = ("switch", "light", "sensor", "binary_sensor")
 _COMMANDABLE = ("switch", "light")
@@ -89,12 +89,7 @@ class MqttEntityConfig(Strict):
     @field_validator("value_template", "command_template", "availability_template")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Template(value)
-            except TemplateFailure as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return check_template(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from devices.serial.config import SerialDeviceConfig
 from hub.config import Strict, entity_id_field
 from hub.entity import KINDS
-from hub.template import Template, TemplateFailure
+from hub.template import check_template
 
 LINE_KINDS = ("switch", "light", "valve", "sensor", "binary_sensor", "button", "number")
 _REQUIRED_COMMANDS: dict[str, frozenset[str]] = {
@@ -42,10 +42,7 @@ def _compiles_as_regex(value: str | None) -> str | None:
 
 
 def _compiles_as_template(value: str) -> str:
-    try:
-        Template(value)
-    except TemplateFailure as exc:
-        raise ValueError(str(exc)) from None
+    check_template(value)
     return value
 
 
