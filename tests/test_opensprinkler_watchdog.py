@@ -4,10 +4,8 @@ open, it cuts runs longer than `max_run` whoever started them, and it survives a
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -15,24 +13,15 @@ import pytest
 from devices.opensprinkler.api import password_hash
 from devices.sim.opensprinkler import OpenSprinklerSim
 from hub.clock import FakeClock
-from hub.supervisor import Hub
 from tests.broker import Mosquitto
 from tests.conftest import eventually
 from tests.sims import running
-from tests.test_opensprinkler import attributes, command, garden_hub, value
 
-Garden = Callable[[OpenSprinklerSim], contextlib.AbstractAsyncContextManager[Hub]]
+# The fixtures `clock` and `garden` (a hub on the same data directory each time) are shared with the
+# OpenSprinkler tests.
+from tests.test_opensprinkler import Garden, attributes, clock, command, garden, value
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def garden(tmp_path: Path, mosquitto: Mosquitto, prefix: str, clock: FakeClock) -> Garden:
-    """Start a hub on the same data directory each time: `async with garden(sim) as hub:`."""
-    return lambda sim: garden_hub(tmp_path, mosquitto, prefix, sim, clock)
+__all__ = ["clock", "garden"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,17 @@ async def bridge_running(bridge: Z2mBridge) -> AsyncIterator[Z2mBridge]:
             await task
 
 
+async def reported(bridge: Z2mBridge, friendly_name: str, check: Callable[[], bool]) -> None:
+    """Wait until `check()` holds, the device reporting again meanwhile: its state messages are not
+    retained, and the hub subscribes to a device only once `bridge/devices` has named it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not check():
+        assert loop.time() < deadline, f"the hub never followed '{friendly_name}'"
+        await bridge.publish_state(friendly_name)
+        await asyncio.sleep(0.02)
+
+
 def garden(mosquitto: Mosquitto, prefix: str, *, legacy: bool = False) -> Z2mBridge:
     devices = [
         Z2mSoilSensor("bed1_soil", soil_moisture=31.5),
@@ -74,15 +85,17 @@ async def test_bridge_devices_become_entities_that_follow_their_state(
 ) -> None:
     bridge = garden(mosquitto, prefix)
     async with running_hub(mosquitto, tmp_path, prefix, _driver(prefix)) as hub, bridge_running(bridge):
-        await eventually(lambda: value(hub, "sensor.bed1_soil_soil_moisture") == 31.5)
+        await reported(bridge, "bed1_soil", lambda: value(hub, "sensor.bed1_soil_soil_moisture") == 31.5)
         soil = hub.store.spec("sensor.bed1_soil_soil_moisture")
         assert soil is not None and (soil.unit, soil.device_class) == ("%", "moisture")
         assert soil.display_name == "bed1 soil soil moisture"
-        await eventually(lambda: value(hub, "sensor.workshop_climate_humidity") is not None)
+        await reported(bridge, "workshop_climate", lambda: value(hub, "sensor.workshop_climate_humidity") is not None)
         assert value(hub, "sensor.bed1_soil_battery") == 87
         assert hub.store.spec("sensor.bed1_soil_humidity") is None  # a soil sensor has no air humidity
-        assert value(hub, "binary_sensor.rain") == "off"  # named in entity_id_for
-        assert value(hub, "binary_sensor.shed_leak_water_leak") == "off"
+        await reported(
+            bridge, "rain_gauge", lambda: value(hub, "binary_sensor.rain") == "off"
+        )  # named in entity_id_for
+        await reported(bridge, "shed/leak", lambda: value(hub, "binary_sensor.shed_leak_water_leak") == "off")
         assert hub.store.get("sensor.bed1_soil_temperature").attributes["linkquality"] == 120  # type: ignore[union-attr]
 
         rain = bridge.devices["rain_gauge"]
@@ -130,7 +143,7 @@ async def test_devices_join_and_leave_without_a_restart(mosquitto: Mosquitto, tm
     async with running_hub(mosquitto, tmp_path, prefix, _driver(prefix)) as hub, bridge_running(bridge):
         await eventually(lambda: hub.store.spec("switch.pond_pump") is not None)
         await bridge.join(Z2mSoilSensor("bed2_soil", soil_moisture=44.0))
-        await eventually(lambda: value(hub, "sensor.bed2_soil_soil_moisture") == 44.0)
+        await reported(bridge, "bed2_soil", lambda: value(hub, "sensor.bed2_soil_soil_moisture") == 44.0)
         await bridge.leave("pond_pump")
         await eventually(lambda: hub.store.spec("switch.pond_pump") is None)
         assert hub.store.spec("sensor.pond_pump_power") is None
